@@ -1,0 +1,109 @@
+import { fileURLToPath } from 'node:url';
+import type { Config } from './config.js';
+import { BrokerError, ErrorCode } from './errors.js';
+import { checkFiles } from './files.js';
+import { resolveLimits } from './limits.js';
+import type { Logger } from './log.js';
+import { Monitor } from './monitor/monitor.js';
+import { Pool } from './pool/pool.js';
+import type { ExecuteParams, ExecuteResult } from './protocol/execute.js';
+import type { Isolation as IsolationReport } from './protocol/lifecycle.js';
+import type { Limits } from './protocol/limits.js';
+import { makeLaunchSpec, type Isolation } from './sandbox/launch.js';
+import { probeHost, type HostProbe } from './sandbox/probe.js';
+import { toRlimits } from './sandbox/rlimits.js';
+import { makeRuntimeDir, type RuntimeDir } from './sandbox/runtime.js';
+import { SandboxWorker, type RunHooks } from './worker/worker.js';
+
+export const AGENT_SOURCE = fileURLToPath(new URL('../../python-agent', import.meta.url));
+export const VERSION = '0.1.0';
+
+export interface Broker {
+  readonly isolation: IsolationReport;
+  readonly python: { readonly executable: string; readonly version: string };
+  readonly config: Config;
+  execute(params: ExecuteParams, defaults: Limits, hooks: RunHooks): Promise<ExecuteResult>;
+  status(): { workers: { idle: number; busy: number; starting: number }; queued: number; counters: Pool['counters'] };
+  close(): Promise<void>;
+}
+
+/** Why this host cannot sandbox, in words, or undefined when it can. */
+export function sandboxProblem(probe: HostProbe): string | undefined {
+  if ('error' in probe.bwrap) return probe.bwrap.error;
+  if (!probe.userns.ok) return `${probe.userns.detail}; fix: ${probe.userns.fix}`;
+  return undefined;
+}
+
+/** The composition root: probe the host once, then config → monitor, pool → the broker's operations. */
+export async function createBroker(config: Config, log: Logger): Promise<Broker> {
+  const probe = await probeHost({ bwrap: config.bwrap, python: config.python });
+  if ('error' in probe.python) throw new BrokerError(ErrorCode.SandboxUnavailable, `${probe.python.error} (run "pycell doctor")`);
+  const problem = sandboxProblem(probe);
+  if (problem && !config.allowWeakIsolation) {
+    throw new BrokerError(ErrorCode.SandboxUnavailable, `cannot sandbox on this host: ${problem}. Run "pycell doctor"; to run code without a sandbox anyway, start with --allow-weak-isolation`);
+  }
+  const isolation: Isolation = problem || 'error' in probe.bwrap ? { kind: 'weak' } : { kind: 'sandbox', bwrapPath: probe.bwrap.path };
+  if (isolation.kind === 'weak') log.warn({ problem }, 'WEAK ISOLATION: code runs without a sandbox, as the operator asked');
+  if (config.network === 'host') log.warn('HOST NETWORK: sandboxes share the host network, for trusted code only');
+  const python = probe.python;
+  const runtime: RuntimeDir = makeRuntimeDir(AGENT_SOURCE);
+  const user = probe.runningAsRoot ? config.sandboxUser : undefined;
+  const facts = { python: { executable: python.executable, prefixes: python.prefixes }, rootEntries: probe.rootEntries, agentDir: runtime.agentDir };
+  const policy = { network: config.network, workspaceBytes: config.workspaceBytes, shmBytes: config.shmBytes, extraReadOnly: [], mode: 'single' as const };
+  const spec = makeLaunchSpec(isolation, policy, facts, user);
+  const monitor = new Monitor(config.monitorIntervalMs);
+  const pool = new Pool({
+    size: config.poolSize,
+    maxQueue: config.maxQueue,
+    log,
+    makeWorker: () => new SandboxWorker(spec, { monitor, log, startTimeoutMs: 10_000, maxControlLineBytes: 16 * 1024 * 1024, maxControlBytes: 64 * 1024 * 1024 }),
+  });
+  pool.start();
+  const report = isolationReport(probe, isolation, config, user?.uid ?? process.getuid?.() ?? null);
+  let closing: Promise<void> | undefined;
+
+  return {
+    isolation: report,
+    python: { executable: python.executable, version: python.version },
+    config,
+    async execute(params, defaults, hooks) {
+      if (params.session !== undefined) {
+        throw new BrokerError(ErrorCode.UnknownSession, `no open session "${params.session}": sessions are not available in this version`, { field: 'params.session', value: params.session });
+      }
+      const limits = resolveLimits(params.limits, defaults, config.limits.maximums, 'params.limits');
+      const files = checkFiles(params.files ?? [], limits.maxFileBytes, config.workspaceBytes);
+      const job = { code: params.code, stdin: params.stdin ?? '', files, limits, rlimits: toRlimits(limits), reprLimit: config.reprLimit };
+      return pool.execute(job, hooks);
+    },
+    status() {
+      const { queued, ...workers } = pool.status();
+      return { workers, queued, counters: pool.counters };
+    },
+    close() {
+      closing ??= pool.close().finally(() => runtime.dispose());
+      return closing;
+    },
+  };
+}
+
+/** What initialize and doctor claim: only what the probe and the argv actually give. */
+function isolationReport(probe: HostProbe, isolation: Isolation, config: Config, sandboxUid: number | null): IsolationReport {
+  const sandboxed = isolation.kind === 'sandbox';
+  const warnings: string[] = [];
+  if (!sandboxed) warnings.push('weak isolation: code runs as a plain process with rlimits only; no namespaces, no filesystem or network isolation');
+  if (config.network === 'host') warnings.push('host network enabled by the operator: code can reach the host and beyond');
+  warnings.push('memory and process limits are per-process rlimits plus a polling monitor; no per-sandbox cgroup yet');
+  return {
+    mode: sandboxed ? 'sandbox' : 'weak',
+    bubblewrap: 'error' in probe.bwrap ? null : probe.bwrap,
+    namespaces: sandboxed ? ['user', 'pid', 'ipc', 'uts', 'cgroup', 'mount', ...(config.network === 'none' ? (['net'] as const) : [])] : [],
+    nestedUserNamespaces: !sandboxed,
+    sandboxUid,
+    network: sandboxed && config.network === 'none' ? 'none' : 'host',
+    seccomp: { active: false, note: probe.seccomp.detail },
+    cgroups: { active: false, note: probe.cgroupV2.detail },
+    rlimits: ['CPU', 'AS', 'NPROC', 'FSIZE', 'NOFILE', 'CORE', 'STACK'],
+    monitor: { intervalMs: config.monitorIntervalMs, enforces: ['cpuMs', 'memoryBytes (sum of the process tree RSS)'] },
+    warnings,
+  };
+}

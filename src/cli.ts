@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createBroker } from './broker.js';
+import { makeConfig, type Config, type ConfigInput } from './config.js';
+import { BrokerError } from './errors.js';
+import { makeLogger } from './log.js';
+import { limitNames, type LimitName } from './protocol/limits.js';
+import { connectStreams } from './rpc/stdio.js';
+import { serve } from './rpc/server.js';
+import { doctor } from './doctor.js';
+import type { ExecuteResult } from './protocol/execute.js';
+
+const USAGE = `usage: pycell <command> [options]
+
+commands:
+  serve [--stdio]        JSON-RPC over stdin/stdout (LSP base protocol); logs on stderr
+  run <file | ->         run a Python file (or stdin) once in a fresh sandbox; exit status is the snippet's
+  doctor                 check whether this host can sandbox, and how to fix it if not
+
+operator options (serve, run, doctor):
+  --config FILE          JSON config file (keys as the options below, camelCase)
+  --python PATH          interpreter to run in the sandbox (default /usr/bin/python3)
+  --bwrap PATH           bubblewrap binary (default: bwrap on PATH)
+  --pool-size N          warm sandboxes kept ready (default 4)
+  --max-queue N          executes that may wait for a sandbox (default 256)
+  --sandbox-user UID:GID host identity of sandboxes when the broker runs as root (default 65534:65534)
+  --limit NAME=VALUE     default limit (timeoutMs, cpuMs, memoryBytes, maxProcesses, maxOutputBytes, maxFileBytes)
+  --max-limit NAME=VALUE maximum a client may ask for
+  --network none|host    host network is for trusted code only (default none)
+  --allow-weak-isolation run code without a sandbox when the host cannot sandbox (reported by initialize)
+  --log-level LEVEL      trace|debug|info|warn|error|silent (default info)
+  --log-file FILE        write logs there instead of stderr`;
+
+const options = {
+  stdio: { type: 'boolean' },
+  config: { type: 'string' },
+  python: { type: 'string' },
+  bwrap: { type: 'string' },
+  'pool-size': { type: 'string' },
+  'max-queue': { type: 'string' },
+  'sandbox-user': { type: 'string' },
+  limit: { type: 'string', multiple: true },
+  'max-limit': { type: 'string', multiple: true },
+  network: { type: 'string' },
+  'allow-weak-isolation': { type: 'boolean' },
+  'log-level': { type: 'string' },
+  'log-file': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+/** Flags over the config file → one validated Config. */
+export function configFromFlags(flags: Flags): Config {
+  const input: Record<string, unknown> = flags.config ? (JSON.parse(readFileSync(flags.config, 'utf8')) as Record<string, unknown>) : {};
+  const set = (key: keyof ConfigInput, value: unknown): void => {
+    if (value !== undefined) input[key] = value;
+  };
+  set('python', flags.python);
+  set('bwrap', flags.bwrap);
+  set('poolSize', flags['pool-size'] === undefined ? undefined : Number(flags['pool-size']));
+  set('maxQueue', flags['max-queue'] === undefined ? undefined : Number(flags['max-queue']));
+  set('network', flags.network);
+  set('allowWeakIsolation', flags['allow-weak-isolation']);
+  set('logLevel', flags['log-level']);
+  set('logFile', flags['log-file']);
+  if (flags['sandbox-user']) {
+    const [uid, gid] = flags['sandbox-user'].split(':').map(Number);
+    input.sandboxUser = { uid, gid: gid ?? uid };
+  }
+  const limits = (input.limits ?? {}) as { defaults?: Record<string, number>; maximums?: Record<string, number> };
+  limits.defaults = { ...limits.defaults, ...parseLimitFlags(flags.limit ?? [], '--limit') };
+  limits.maximums = { ...limits.maximums, ...parseLimitFlags(flags['max-limit'] ?? [], '--max-limit') };
+  input.limits = limits;
+  return makeConfig(input);
+}
+
+function parseLimitFlags(values: readonly string[], flag: string): Partial<Record<LimitName, number>> {
+  const out: Partial<Record<LimitName, number>> = {};
+  for (const item of values) {
+    const [name, value] = item.split('=');
+    if (!limitNames.includes(name as LimitName) || value === undefined) throw new Error(`${flag} ${item}: expected NAME=VALUE with NAME one of ${limitNames.join(', ')}`);
+    out[name as LimitName] = Number(value);
+  }
+  return out;
+}
+
+async function serveCommand(config: Config): Promise<void> {
+  const log = makeLogger(config.logLevel, config.logFile);
+  const broker = await createBroker(config, log);
+  const connection = connectStreams(process.stdin, process.stdout);
+  const stop = (code: number): void => {
+    void broker.close().then(() => process.exit(code));
+  };
+  serve(connection, broker, log, stop);
+  process.on('SIGTERM', () => stop(0));
+  process.on('SIGINT', () => stop(130));
+  connection.listen();
+  log.info({ isolation: broker.isolation.mode, python: broker.python }, 'pycell serving on stdio');
+}
+
+/** Exit status for `pycell run`: the snippet's own, or a conventional one when the broker ended it. */
+export function exitStatusOf(result: ExecuteResult): number {
+  switch (result.status) {
+    case 'ok': return 0;
+    case 'error': return result.exitCode ?? 1;
+    case 'timeout': return 124;
+    case 'cancelled': return 130;
+    case 'crashed': return result.exitCode ?? 1;
+    default: return 137;
+  }
+}
+
+async function runCommand(config: Config, file: string | undefined): Promise<number> {
+  if (!file) throw new Error('pycell run needs a file, or - for stdin');
+  const code = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  const broker = await createBroker({ ...config, poolSize: 1 }, makeLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, config.logFile));
+  try {
+    const result = await broker.execute({ code }, config.limits.defaults, {
+      onOutput: (stream, text) => void (stream === 'stdout' ? process.stdout : process.stderr).write(text),
+    });
+    if (result.error) process.stderr.write(`${result.error.traceback.join('\n')}\n`);
+    if (result.message) process.stderr.write(`pycell: ${result.status}: ${result.message}\n`);
+    return exitStatusOf(result);
+  } finally {
+    await broker.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return command || values.help ? 0 : 2;
+  }
+  const config = configFromFlags(values);
+  if (command === 'serve') {
+    await serveCommand(config);
+    return -1;
+  }
+  if (command === 'run') return runCommand(config, rest[0]);
+  if (command === 'doctor') return doctor(config, (line) => process.stdout.write(`${line}\n`));
+  process.stderr.write(`pycell: unknown command ${command}\n${USAGE}\n`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof BrokerError || error instanceof Error ? error.message : String(error);
+    process.stderr.write(`pycell: ${message}\n`);
+    process.exit(error instanceof BrokerError ? 3 : 2);
+  },
+);

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { defaultLimits, defaultMaximums, limitNames, type LimitName, type Limits } from './protocol/limits.js';
+import { checkLimit } from './limits.js';
+import { BrokerError, ErrorCode } from './errors.js';
+
+const MiB = 1024 * 1024;
+
+const limitOverrides = z.strictObject(Object.fromEntries(limitNames.map((n) => [n, z.number().optional()])) as Record<LimitName, z.ZodOptional<z.ZodNumber>>);
+
+/** The operator's configuration: a config file and CLI flags, never a client. */
+export const configSchema = z.strictObject({
+  python: z.string().min(1).default('/usr/bin/python3'),
+  bwrap: z.string().min(1).default('bwrap'),
+  sandboxUser: z.strictObject({ uid: z.number().int().positive(), gid: z.number().int().positive() }).default({ uid: 65534, gid: 65534 })
+    .describe('host uid/gid the sandbox runs as when the broker is root'),
+  poolSize: z.number().int().min(1).max(256).default(4),
+  maxQueue: z.number().int().min(0).max(100_000).default(256),
+  workspaceBytes: z.number().int().min(MiB).max(64 * 1024 * MiB).default(64 * MiB),
+  shmBytes: z.number().int().min(64 * 1024).max(1024 * MiB).default(16 * MiB),
+  reprLimit: z.number().int().min(64).max(16 * MiB).default(64 * 1024),
+  monitorIntervalMs: z.number().int().min(5).max(10_000).default(50),
+  allowWeakIsolation: z.boolean().default(false),
+  network: z.enum(['none', 'host']).default('none'),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  logFile: z.string().optional(),
+  limits: z.strictObject({ defaults: limitOverrides.default({}), maximums: limitOverrides.default({}) }).default({ defaults: {}, maximums: {} }),
+});
+export type ConfigInput = z.input<typeof configSchema>;
+
+export interface Config extends Readonly<Omit<z.output<typeof configSchema>, 'limits'>> {
+  readonly limits: { readonly defaults: Limits; readonly maximums: Limits };
+}
+
+/** Validates and defaults the operator's settings once; everything downstream trusts the result. */
+export function makeConfig(input: unknown): Config {
+  const parsed = configSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new BrokerError(ErrorCode.InvalidParams, `config ${issue.path.join('.') || '(root)'}: ${issue.message}`, { field: issue.path.join('.') });
+  }
+  const { limits, ...rest } = parsed.data;
+  const maximums = { ...defaultMaximums } as Record<LimitName, number>;
+  for (const name of limitNames) {
+    const max = limits.maximums[name];
+    if (max !== undefined) maximums[name] = checkLimit(`config limits.maximums.${name}`, max, Number.MAX_SAFE_INTEGER);
+  }
+  const defaults = {} as Record<LimitName, number>;
+  for (const name of limitNames) {
+    const wanted = limits.defaults[name];
+    defaults[name] = wanted === undefined ? Math.min(defaultLimits[name], maximums[name]) : checkLimit(`config limits.defaults.${name}`, wanted, maximums[name]);
+  }
+  return Object.freeze({ ...rest, limits: Object.freeze({ defaults: Object.freeze(defaults), maximums: Object.freeze(maximums) }) });
+}

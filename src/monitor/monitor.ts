@@ -1,0 +1,120 @@
+import { exceeds, type MonitorReason, type Sample, type WatchLimits } from './exceeds.js';
+import { PAGE_SIZE, TICKS_PER_SECOND, readPeakRss, readStat, sweep, treeOf, type ProcStat } from './procfs.js';
+
+/** One watched sandbox: its root (the bwrap process the broker spawned) and what to do when it breaks a limit. */
+export interface Watch {
+  readonly rootPid: number;
+  readonly limits: WatchLimits;
+  readonly onExceed: (reason: MonitorReason, sample: Sample) => void;
+}
+
+/** What the monitor has seen of one watch so far. */
+export interface WatchRecord {
+  /** CPU of the tree when the watch began: the interpreter's start-up is not the run's. */
+  baselineCpuMs: number;
+  last: Sample;
+  peakMemoryBytes: number;
+  /** Processes seen in the tree, with start times, so a reused pid is never mistaken for ours. */
+  known: Map<number, number>;
+}
+
+/**
+ * Polls /proc on an interval for every watched sandbox's whole process tree and reports limit breaches.
+ * One sweep of /proc serves all watches; the monitor only observes and reports, the worker kills.
+ */
+export class Monitor {
+  private readonly watches = new Map<Watch, WatchRecord>();
+  private timer: NodeJS.Timeout | undefined;
+  private sweepCostMs = 0;
+  private sweeps = 0;
+
+  constructor(readonly intervalMs: number, private readonly readAll: () => Map<number, ProcStat> = sweep) {}
+
+  /**
+   * Learns a sandbox's processes while it is idle (one full sweep, off the request path), so that
+   * starting and ending a watch only reads the few known pids.
+   */
+  discover(rootPid: number): Map<number, number> {
+    const known = new Map<number, number>();
+    for (const stat of treeOf(rootPid, this.readAll())) known.set(stat.pid, stat.startTime);
+    return known;
+  }
+
+  /** Starts watching; the baseline is the tree's CPU before the run (the interpreter's start-up is not the run's). */
+  watch(watch: Watch, known: Map<number, number> = this.discover(watch.rootPid)): WatchRecord {
+    const record: WatchRecord = { baselineCpuMs: 0, last: { cpuMs: 0, memoryBytes: 0 }, peakMemoryBytes: 0, known: new Map(known) };
+    record.baselineCpuMs = cpuMsOf(readKnown(record.known));
+    this.watches.set(watch, record);
+    this.timer ??= setInterval(() => this.tick(), this.intervalMs).unref();
+    return record;
+  }
+
+  unwatch(watch: Watch): void {
+    this.watches.delete(watch);
+    if (this.watches.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /**
+   * The end-of-run sample, from the known pids only (cheap): CPU since the baseline and the sum of the
+   * processes' own peaks (VmHWM), so a short run that allocated and freed memory still reports it.
+   */
+  finalSample(record: WatchRecord): Sample & { peakMemoryBytes: number } {
+    const tree = readKnown(record.known);
+    const cpuMs = tree.length > 0 ? Math.max(record.last.cpuMs, cpuMsOf(tree) - record.baselineCpuMs) : record.last.cpuMs;
+    const hwm = tree.reduce((sum, s) => sum + readPeakRss(s.pid), 0);
+    record.last = { cpuMs, memoryBytes: record.last.memoryBytes };
+    record.peakMemoryBytes = Math.max(record.peakMemoryBytes, hwm);
+    return { ...record.last, peakMemoryBytes: record.peakMemoryBytes };
+  }
+
+  stats(): { sweeps: number; meanSweepMs: number } {
+    return { sweeps: this.sweeps, meanSweepMs: this.sweeps ? this.sweepCostMs / this.sweeps : 0 };
+  }
+
+  private tick(): void {
+    if (this.watches.size === 0) return;
+    const started = performance.now();
+    const all = this.readAll();
+    for (const [watch, record] of this.watches) {
+      const sample = this.update(watch, record, all);
+      const reason = exceeds(sample, watch.limits);
+      if (reason) {
+        this.watches.delete(watch);
+        watch.onExceed(reason, sample);
+      }
+    }
+    this.sweepCostMs += performance.now() - started;
+    this.sweeps += 1;
+  }
+
+  private update(watch: Watch, record: WatchRecord, all: Map<number, ProcStat>): Sample {
+    const tree = treeOf(watch.rootPid, all).filter((stat) => {
+      const seen = record.known.get(stat.pid);
+      if (seen !== undefined && seen !== stat.startTime) return false; // pid reused by a stranger
+      record.known.set(stat.pid, stat.startTime);
+      return true;
+    });
+    if (tree.length === 0) return record.last; // already gone: keep what was seen
+    const sample = { cpuMs: Math.max(0, cpuMsOf(tree) - record.baselineCpuMs), memoryBytes: tree.reduce((sum, s) => sum + s.rssPages * PAGE_SIZE, 0) };
+    record.last = { cpuMs: Math.max(sample.cpuMs, record.last.cpuMs), memoryBytes: sample.memoryBytes };
+    record.peakMemoryBytes = Math.max(record.peakMemoryBytes, sample.memoryBytes);
+    return record.last;
+  }
+}
+
+function cpuMsOf(tree: readonly ProcStat[]): number {
+  return (tree.reduce((sum, s) => sum + s.cpuTicks, 0) * 1000) / TICKS_PER_SECOND;
+}
+
+/** Reads the known pids, dropping any that are gone or now belong to another process. */
+function readKnown(known: ReadonlyMap<number, number>): ProcStat[] {
+  const out: ProcStat[] = [];
+  for (const [pid, startTime] of known) {
+    const stat = readStat(pid);
+    if (stat && stat.startTime === startTime) out.push(stat);
+  }
+  return out;
+}

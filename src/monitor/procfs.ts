@@ -1,0 +1,89 @@
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** One process as /proc/PID/stat shows it, in the units the monitor uses. */
+export interface ProcStat {
+  readonly pid: number;
+  readonly ppid: number;
+  /** Start time in clock ticks since boot: with pid, it names a process even after pid reuse. */
+  readonly startTime: number;
+  /** utime + stime + cutime + cstime: CPU of the process and of the children it has waited for. */
+  readonly cpuTicks: number;
+  readonly rssPages: number;
+}
+
+/** Linux reports CPU in USER_HZ ticks; 100 on every mainstream architecture. */
+export const TICKS_PER_SECOND = 100;
+export const PAGE_SIZE = probePageSize();
+
+/** Parses /proc/PID/stat. The command name may hold spaces and parentheses, so fields start after the last ')'. */
+export function parseStat(pid: number, text: string): ProcStat | undefined {
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  const fields = text.slice(close + 2).split(' ');
+  // fields[0] is state (field 3 of stat); field n of stat is fields[n - 3].
+  const num = (n: number): number => Number(fields[n - 3]);
+  const stat = { pid, ppid: num(4), startTime: num(22), cpuTicks: num(14) + num(15) + num(16) + num(17), rssPages: num(24) };
+  return Number.isFinite(stat.ppid) && Number.isFinite(stat.cpuTicks) ? stat : undefined;
+}
+
+export function readStat(pid: number): ProcStat | undefined {
+  try {
+    return parseStat(pid, readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return undefined; // gone between listing and reading: normal
+  }
+}
+
+/** Every process on the host, read once; pids that vanish mid-sweep are simply absent. */
+export function sweep(): Map<number, ProcStat> {
+  const all = new Map<number, ProcStat>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const stat = readStat(pid);
+    if (stat) all.set(pid, stat);
+  }
+  return all;
+}
+
+/** The process tree under root (root included), from one sweep. */
+export function treeOf(root: number, all: ReadonlyMap<number, ProcStat>): ProcStat[] {
+  const children = new Map<number, ProcStat[]>();
+  for (const stat of all.values()) {
+    const list = children.get(stat.ppid);
+    if (list) list.push(stat);
+    else children.set(stat.ppid, [stat]);
+  }
+  const rootStat = all.get(root);
+  if (!rootStat) return [];
+  const out: ProcStat[] = [];
+  const stack = [rootStat];
+  while (stack.length > 0) {
+    const next = stack.pop()!;
+    out.push(next);
+    stack.push(...(children.get(next.pid) ?? []));
+  }
+  return out;
+}
+
+/** Peak resident set of one process (VmHWM), in bytes; 0 when it is gone. */
+export function readPeakRss(pid: number): number {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function probePageSize(): number {
+  try {
+    const rssPages = Number(readFileSync('/proc/self/statm', 'latin1').split(' ')[1]);
+    const rssKb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'latin1'))?.[1]);
+    const ratio = (rssKb * 1024) / rssPages;
+    for (const size of [4096, 16384, 65536]) if (Math.abs(ratio - size) / size < 0.25) return size;
+  } catch {
+    // not Linux: the sandbox would not start anyway
+  }
+  return 4096;
+}

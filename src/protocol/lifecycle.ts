@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { limitsSchema, partialLimitsSchema } from './limits.js';
+
+export const initializeParamsSchema = z.strictObject({
+  processId: z.number().int().nullable().optional().describe('accepted for LSP clients; unused'),
+  clientInfo: z.strictObject({ name: z.string().max(256), version: z.string().max(256).optional() }).optional(),
+  capabilities: z.object({ interactiveInput: z.boolean().optional() }).optional(),
+  limits: partialLimitsSchema.optional(),
+});
+export type InitializeParams = z.infer<typeof initializeParamsSchema>;
+
+export const isolationSchema = z.object({
+  mode: z.enum(['sandbox', 'weak']).describe('"weak" only when the operator passed --allow-weak-isolation and the host cannot sandbox'),
+  bubblewrap: z.object({ path: z.string(), version: z.string() }).nullable(),
+  namespaces: z.array(z.enum(['user', 'pid', 'net', 'ipc', 'uts', 'cgroup', 'mount'])),
+  nestedUserNamespaces: z.boolean().describe('false when --disable-userns is in force'),
+  sandboxUid: z.number().int().nullable().describe('host uid the sandbox runs as'),
+  network: z.enum(['none', 'host']),
+  seccomp: z.object({ active: z.boolean(), note: z.string() }),
+  cgroups: z.object({ active: z.boolean(), note: z.string() }),
+  rlimits: z.array(z.string()),
+  monitor: z.object({ intervalMs: z.number().int(), enforces: z.array(z.string()) }),
+  warnings: z.array(z.string()),
+});
+export type Isolation = z.infer<typeof isolationSchema>;
+
+export const initializeResultSchema = z.object({
+  serverInfo: z.object({ name: z.literal('pycell'), version: z.string() }),
+  capabilities: z.object({
+    isolation: isolationSchema,
+    python: z.object({ executable: z.string(), version: z.string() }),
+    limits: z.object({ defaults: limitsSchema, maximums: limitsSchema }),
+    sessions: z.boolean(),
+  }),
+});
+export type InitializeResult = z.infer<typeof initializeResultSchema>;
+
+export const emptyParamsSchema = z.union([z.undefined(), z.null(), z.strictObject({})]);
+
+export const statusResultSchema = z.object({
+  workers: z.object({ idle: z.number().int(), busy: z.number().int(), starting: z.number().int() }),
+  sessions: z.number().int(),
+  queued: z.number().int(),
+  counters: z.object({
+    executions: z.number().int(),
+    byStatus: z.record(z.string(), z.number().int()),
+    respawns: z.number().int(),
+    startFailures: z.number().int(),
+  }),
+});
+export type StatusResult = z.infer<typeof statusResultSchema>;

@@ -1,0 +1,147 @@
+import type { Readable } from 'node:stream';
+import { AbstractMessageReader, type DataCallback, type Disposable, type Message, type ResponseMessage } from 'vscode-jsonrpc';
+import { ErrorCode } from '../errors.js';
+
+/** Largest body the broker reads; a larger declared Content-Length is skipped byte by byte, never buffered. */
+export const MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+const MAX_HEADER_BYTES = 8 * 1024;
+const HEADER_END = Buffer.from('\r\n\r\n');
+const CONTENT_LENGTH = /content-length:/i;
+
+/**
+ * LSP base-protocol framing (Content-Length + body) with the faults answered instead of fatal:
+ * a bad header, an oversized or non-UTF-8 body or invalid JSON gets a -32700 response, a non-JSON-RPC value
+ * a -32600 response, and reading carries on with the next frame.
+ */
+export class TolerantMessageReader extends AbstractMessageReader {
+  private buffer: Buffer = Buffer.alloc(0);
+  private skip = 0;
+  private callback: DataCallback | undefined;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+
+  constructor(private readonly input: Readable, private readonly reply: (response: ResponseMessage) => void) {
+    super();
+  }
+
+  listen(callback: DataCallback): Disposable {
+    this.callback = callback;
+    const onData = (chunk: Buffer): void => this.onData(chunk);
+    const onEnd = (): void => this.fireClose();
+    const onError = (error: Error): void => this.fireError(error);
+    this.input.on('data', onData);
+    this.input.on('end', onEnd);
+    this.input.on('close', onEnd);
+    this.input.on('error', onError);
+    return {
+      dispose: () => {
+        this.input.off('data', onData);
+        this.input.off('end', onEnd);
+        this.input.off('close', onEnd);
+        this.input.off('error', onError);
+      },
+    };
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.skip > 0) {
+      const dropped = Math.min(this.skip, chunk.length);
+      this.skip -= dropped;
+      chunk = chunk.subarray(dropped);
+    }
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    while (this.skip === 0 && this.nextFrame());
+  }
+
+  /** Takes one frame off the buffer if a whole one is there; false when more bytes are needed. */
+  private nextFrame(): boolean {
+    const text = this.buffer.subarray(0, MAX_HEADER_BYTES + 64).toString('latin1');
+    const start = text.search(CONTENT_LENGTH);
+    if (start > 0) {
+      this.buffer = this.buffer.subarray(start);
+      this.parseError(`junk before a header (${start} bytes) was skipped`);
+      return true;
+    }
+    const end = this.buffer.indexOf(HEADER_END);
+    if (start < 0 || end < 0) {
+      if (this.buffer.length > MAX_HEADER_BYTES) {
+        this.buffer = Buffer.alloc(0);
+        this.parseError('no valid header found (missing Content-Length or header too long)');
+      }
+      return false;
+    }
+    const header = this.buffer.subarray(0, end).toString('latin1');
+    const length = parseContentLength(header);
+    const bodyStart = end + HEADER_END.length;
+    if (length === undefined) {
+      this.buffer = this.buffer.subarray(bodyStart);
+      this.parseError('invalid Content-Length header');
+      return true;
+    }
+    if (length > MAX_MESSAGE_BYTES) {
+      const available = this.buffer.length - bodyStart;
+      this.skip = Math.max(0, length - available);
+      this.buffer = this.buffer.subarray(Math.min(this.buffer.length, bodyStart + length));
+      this.parseError(`message of ${length} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit and was skipped`);
+      return true;
+    }
+    if (this.buffer.length < bodyStart + length) return false;
+    const body = this.buffer.subarray(bodyStart, bodyStart + length);
+    this.buffer = this.buffer.subarray(bodyStart + length);
+    this.deliver(body);
+    return true;
+  }
+
+  private deliver(body: Buffer): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(this.decoder.decode(body));
+    } catch (error) {
+      this.parseError(error instanceof TypeError ? 'body is not valid UTF-8' : `body is not valid JSON: ${(error as Error).message}`);
+      return;
+    }
+    const problem = envelopeProblem(value);
+    if (problem) {
+      const id = isObject(value) && isId(value.id) ? value.id : null;
+      this.reply({ jsonrpc: '2.0', id, error: { code: ErrorCode.InvalidRequest, message: `invalid request: ${problem}` } });
+      return;
+    }
+    this.callback?.(value as Message);
+  }
+
+  private parseError(message: string): void {
+    this.reply({ jsonrpc: '2.0', id: null, error: { code: ErrorCode.ParseError, message: `parse error: ${message}` } });
+  }
+}
+
+function parseContentLength(header: string): number | undefined {
+  for (const line of header.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon < 0 || line.slice(0, colon).trim().toLowerCase() !== 'content-length') continue;
+    const value = line.slice(colon + 1).trim();
+    return /^\d{1,15}$/.test(value) ? Number(value) : undefined;
+  }
+  return undefined;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isId(value: unknown): value is string | number {
+  return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value));
+}
+
+/** Why a parsed value is not a JSON-RPC 2.0 request, notification or response; undefined when it is one. */
+export function envelopeProblem(value: unknown): string | undefined {
+  if (Array.isArray(value)) return 'batches are not supported';
+  if (!isObject(value)) return 'a message must be a JSON object';
+  if (value.jsonrpc !== '2.0') return 'jsonrpc must be "2.0"';
+  if ('method' in value) {
+    if (typeof value.method !== 'string') return 'method must be a string';
+    if ('id' in value && !isId(value.id)) return 'id must be a string or a number';
+    if ('params' in value && (typeof value.params !== 'object' || value.params === null)) return 'params must be an object or an array';
+    return undefined;
+  }
+  if ('id' in value && ('result' in value || 'error' in value)) return undefined;
+  return 'neither a request, a notification nor a response';
+}

@@ -1,0 +1,96 @@
+import type { CancellationToken, MessageConnection } from 'vscode-jsonrpc';
+import { VERSION, type Broker } from '../broker.js';
+import { BrokerError, ErrorCode, toResponseError } from '../errors.js';
+import { resolveLimits } from '../limits.js';
+import type { Logger } from '../log.js';
+import type { InitializeResult } from '../protocol/lifecycle.js';
+import type { Limits } from '../protocol/limits.js';
+import { BrokerStatus, Execute, ExecuteDisplay, ExecuteOutput, Exit, Initialize, SessionClose, SessionOpen, SessionRestart, Shutdown } from '../protocol/methods.js';
+import { toAbortSignal } from './cancellation.js';
+import { parseParams } from './validate.js';
+
+type Phase = 'uninitialized' | 'running' | 'shutdown';
+type Handler = (params: unknown, token: CancellationToken) => Promise<unknown>;
+
+/**
+ * Wires the broker's operations to a connection. Knows nothing of bytes or stdio: tests hand it an
+ * in-memory connection. Every request gets exactly one answer; nothing thrown escapes as anything but
+ * a JSON-RPC error.
+ */
+export function serve(connection: MessageConnection, broker: Broker, log: Logger, onExit: (code: number) => void): void {
+  let phase: Phase = 'uninitialized';
+  let defaults: Limits = broker.config.limits.defaults;
+  let exiting = false;
+
+  const exit = async (): Promise<void> => {
+    if (exiting) return;
+    exiting = true;
+    await broker.close();
+    onExit(phase === 'shutdown' ? 0 : 1);
+  };
+
+  const handlers = new Map<string, Handler>([
+    [Initialize.method, async (raw) => {
+      if (phase !== 'uninitialized') throw new BrokerError(ErrorCode.InvalidRequest, 'initialize was already received');
+      const params = parseParams(Initialize.params, raw ?? {});
+      defaults = resolveLimits(params.limits, broker.config.limits.defaults, broker.config.limits.maximums, 'params.limits');
+      phase = 'running';
+      log.info({ client: params.clientInfo, defaults }, 'initialized');
+      const result: InitializeResult = {
+        serverInfo: { name: 'pycell', version: VERSION },
+        capabilities: {
+          isolation: broker.isolation,
+          python: broker.python,
+          limits: { defaults, maximums: broker.config.limits.maximums },
+          sessions: false,
+        },
+      };
+      return result;
+    }],
+    [Shutdown.method, async (raw) => {
+      parseParams(Shutdown.params, raw);
+      phase = 'shutdown';
+      await broker.close();
+      return null;
+    }],
+    [Execute.method, async (raw, token) => {
+      const params = parseParams(Execute.params, raw);
+      const token_ = params.outputToken;
+      const signal = toAbortSignal(token);
+      return broker.execute(params, defaults, {
+        signal,
+        ...(token_ === undefined ? {} : {
+          onOutput: (stream, text) => void connection.sendNotification(ExecuteOutput.method, { token: token_, stream, text }),
+          onDisplay: (data) => void connection.sendNotification(ExecuteDisplay.method, { token: token_, data }),
+        }),
+      });
+    }],
+    [BrokerStatus.method, async (raw) => {
+      parseParams(BrokerStatus.params, raw);
+      const { workers, queued, counters } = broker.status();
+      return { workers, sessions: 0, queued, counters: { executions: counters.executions, byStatus: counters.byStatus, respawns: counters.respawns, startFailures: counters.startFailures } };
+    }],
+    ...[SessionOpen, SessionRestart, SessionClose].map((m): [string, Handler] => [m.method, async () => {
+      throw new BrokerError(ErrorCode.MethodNotFound, `${m.method} is part of the contract but not available in this version`);
+    }]),
+  ]);
+
+  connection.onRequest(async (method: string, raw: unknown, token: CancellationToken) => {
+    try {
+      const handler = handlers.get(method);
+      if (!handler) throw new BrokerError(ErrorCode.MethodNotFound, `unknown method: ${method.slice(0, 100)}`);
+      if (phase === 'uninitialized' && method !== Initialize.method) throw new BrokerError(ErrorCode.NotInitialized, `${method} before initialize`);
+      if (phase === 'shutdown') throw new BrokerError(ErrorCode.ShuttingDown, `${method} after shutdown`);
+      return await handler(raw, token);
+    } catch (error) {
+      if (!(error instanceof BrokerError)) log.error({ err: error, method }, 'request failed');
+      return toResponseError(error);
+    }
+  });
+
+  connection.onNotification((method: string) => {
+    if (method === Exit.method) void exit();
+  });
+  connection.onClose(() => void exit());
+  connection.onError(([error]) => log.warn({ err: error }, 'connection error'));
+}

@@ -1,0 +1,10 @@
+import type { Readable, Writable } from 'node:stream';
+import { createMessageConnection, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node.js';
+import { TolerantMessageReader } from './reader.js';
+
+/** A JSON-RPC connection over a pair of streams (the broker's stdin/stdout), with tolerant framing. */
+export function connectStreams(input: Readable, output: Writable): MessageConnection {
+  const writer = new StreamMessageWriter(output, 'utf-8');
+  const reader = new TolerantMessageReader(input, (response) => void writer.write(response));
+  return createMessageConnection(reader, writer);
+}

@@ -1,0 +1,50 @@
+import { SANDBOX_AGENT_DIR, SANDBOX_HOSTNAME, SANDBOX_WORKDIR, sandboxEnv, type HostFacts, type SandboxPolicy } from './policy.js';
+
+/**
+ * Projects policy + host facts onto bubblewrap's argv (everything after the bwrap path).
+ * Pure: no I/O, no shell. Order matters to bwrap (mounts apply in order; --size and --perms bind to the next
+ * option), and a table test of this function is the security review of the sandbox's shape.
+ */
+export function toBwrapArgv(policy: SandboxPolicy, facts: HostFacts): string[] {
+  const args: string[] = [
+    '--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup',
+    ...(policy.network === 'none' ? ['--unshare-net'] : []),
+    // A sandbox that can make user namespaces gets full capabilities inside them: a large kernel surface.
+    '--disable-userns',
+    '--die-with-parent',
+    // A new session: no controlling terminal, so TIOCSTI cannot inject keystrokes into the broker's terminal.
+    '--new-session',
+    '--hostname', SANDBOX_HOSTNAME,
+    '--cap-drop', 'ALL',
+    '--clearenv',
+  ];
+  for (const [key, value] of Object.entries(sandboxEnv)) args.push('--setenv', key, value);
+  args.push('--ro-bind', '/usr', '/usr');
+  for (const entry of facts.rootEntries) {
+    if ('symlink' in entry) args.push('--symlink', entry.symlink, entry.path);
+    else args.push('--ro-bind', entry.path, entry.path);
+  }
+  for (const prefix of facts.python.prefixes) {
+    if (!isUnder(prefix, '/usr')) args.push('--ro-bind', prefix, prefix);
+  }
+  for (const bind of policy.extraReadOnly) args.push('--ro-bind', bind.source, bind.dest);
+  args.push('--ro-bind', facts.agentDir, SANDBOX_AGENT_DIR);
+  args.push('--proc', '/proc');
+  args.push('--dev', '/dev');
+  // /dev is a tmpfs of bwrap's with no size: only a sized /dev/shm stays writable.
+  args.push('--size', String(policy.shmBytes), '--tmpfs', '/dev/shm');
+  args.push('--remount-ro', '/dev');
+  args.push('--size', String(policy.workspaceBytes), '--tmpfs', SANDBOX_WORKDIR);
+  args.push('--chdir', SANDBOX_WORKDIR);
+  args.push('--', ...agentCommand(facts, policy.mode));
+  return args;
+}
+
+/** The command bwrap runs: the real interpreter, isolated mode, unbuffered, no bytecode writes. */
+export function agentCommand(facts: HostFacts, mode: SandboxPolicy['mode']): string[] {
+  return [facts.python.executable, '-I', '-B', '-u', `${SANDBOX_AGENT_DIR}/main.py`, '--mode', mode];
+}
+
+function isUnder(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
+}

@@ -1,0 +1,32 @@
+/** Where things live inside every sandbox. */
+export const SANDBOX_AGENT_DIR = '/pycell/agent';
+export const SANDBOX_WORKDIR = '/tmp';
+export const SANDBOX_HOSTNAME = 'pycell';
+
+/** What the sandbox is allowed to see and use: plain data, projected onto bwrap argv by toBwrapArgv. */
+export interface SandboxPolicy {
+  readonly network: 'none' | 'host';
+  readonly workspaceBytes: number;
+  readonly shmBytes: number;
+  /** Extra read-only host directories chosen by the operator: host path → sandbox path. */
+  readonly extraReadOnly: readonly { readonly source: string; readonly dest: string }[];
+  readonly mode: 'single' | 'session';
+}
+
+/** Host facts, probed once at start-up. toBwrapArgv reads nothing else. */
+export interface HostFacts {
+  /** Real interpreter path (symlinks resolved) and the prefixes it needs bound when they lie outside /usr. */
+  readonly python: { readonly executable: string; readonly prefixes: readonly string[] };
+  /** Top-level entries such as /lib: a symlink (merged /usr) is recreated, a directory is bound read-only. */
+  readonly rootEntries: readonly ({ readonly path: string; readonly symlink: string } | { readonly path: string; readonly dir: true })[];
+  /** Host directory holding a copy of python-agent/, readable by the sandbox uid. */
+  readonly agentDir: string;
+}
+
+/** The environment inside the sandbox, and the one bwrap itself is started with (its init shows it in /proc/1/environ). */
+export const sandboxEnv: Readonly<Record<string, string>> = Object.freeze({
+  PATH: '/usr/local/bin:/usr/bin:/bin',
+  HOME: SANDBOX_WORKDIR,
+  TMPDIR: SANDBOX_WORKDIR,
+  LANG: 'C.UTF-8',
+});

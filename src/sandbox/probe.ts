@@ -1,0 +1,124 @@
+import { execa } from 'execa';
+import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { HostFacts } from './policy.js';
+
+/** What the probe learned about the host: facts for argv, and findings for doctor and initialize. */
+export interface HostProbe {
+  readonly bwrap: { readonly path: string; readonly version: string } | { readonly error: string };
+  readonly python: { readonly executable: string; readonly version: string; readonly prefixes: readonly string[] } | { readonly error: string };
+  readonly userns: { readonly ok: boolean; readonly detail: string; readonly fix?: string };
+  readonly rootEntries: HostFacts['rootEntries'];
+  readonly cgroupV2: { readonly writable: boolean; readonly detail: string };
+  readonly seccomp: { readonly available: boolean; readonly detail: string };
+  readonly runningAsRoot: boolean;
+}
+
+/** Finds an executable on PATH, as a shell would, without running a shell. */
+export function which(name: string, path = process.env.PATH ?? ''): string | undefined {
+  if (name.includes('/')) return existsSync(name) ? name : undefined;
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+async function probeBwrap(name: string): Promise<HostProbe['bwrap']> {
+  const path = which(name);
+  if (!path) return { error: `bubblewrap (${name}) is not installed or not on PATH` };
+  const run = await execa(path, ['--version'], { reject: false, timeout: 5000 });
+  if (run.exitCode !== 0) return { error: `${path} --version failed: ${run.stderr || run.stdout}` };
+  return { path: realpathSync(path), version: run.stdout.trim().replace(/^bubblewrap\s+/, '') };
+}
+
+/** Resolves the real interpreter once (a pyenv shim costs ~85 ms per spawn) and the prefixes it needs. */
+async function probePython(name: string): Promise<HostProbe['python']> {
+  const path = which(name);
+  if (!path) return { error: `python interpreter ${name} not found` };
+  const script = 'import sys,json;print(json.dumps([sys.executable,sys.version.split()[0],sys.prefix,sys.base_prefix]))';
+  const run = await execa(path, ['-I', '-c', script], { reject: false, timeout: 10_000 });
+  if (run.exitCode !== 0) return { error: `${path} failed to start: ${run.stderr.slice(0, 500)}` };
+  const [executable, version, prefix, basePrefix] = JSON.parse(run.stdout) as string[];
+  const real = realpathSync(executable!);
+  const prefixes = [...new Set([prefix!, basePrefix!, realpathSync(prefix!), realpathSync(basePrefix!)])];
+  return { executable: real, version: version!, prefixes };
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Unprivileged user namespaces: the knobs distributions use to turn them off, and how to turn them back on. */
+export function probeUserns(read: (path: string) => string | undefined = readText): HostProbe['userns'] {
+  const apparmor = read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns');
+  if (apparmor === '1') {
+    return {
+      ok: false,
+      detail: 'AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1, the Ubuntu 24.04 default)',
+      fix: 'install an AppArmor profile that allows userns for bwrap (Ubuntu ships one in the apparmor package as /etc/apparmor.d/bwrap-userns-restrict), or run: sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0',
+    };
+  }
+  const debian = read('/proc/sys/kernel/unprivileged_userns_clone');
+  if (debian === '0') {
+    return { ok: false, detail: 'kernel.unprivileged_userns_clone=0 (older Debian kernels)', fix: 'sudo sysctl -w kernel.unprivileged_userns_clone=1' };
+  }
+  const max = read('/proc/sys/user/max_user_namespaces');
+  if (max === '0') {
+    return { ok: false, detail: 'user.max_user_namespaces=0 (RHEL/CentOS default on some releases)', fix: 'sudo sysctl -w user.max_user_namespaces=15000' };
+  }
+  return { ok: true, detail: `user namespaces enabled (max_user_namespaces=${max ?? 'unknown'})` };
+}
+
+/** /lib, /lib64, /bin, /sbin: symlinks into /usr on merged-/usr systems, real directories elsewhere. */
+function probeRootEntries(): HostFacts['rootEntries'] {
+  const entries: HostFacts['rootEntries'][number][] = [];
+  for (const path of ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']) {
+    try {
+      const stat = lstatSync(path);
+      if (stat.isSymbolicLink()) entries.push({ path, symlink: readlinkSync(path) });
+      else if (stat.isDirectory()) entries.push({ path, dir: true });
+    } catch {
+      // absent on this host: nothing to recreate
+    }
+  }
+  return entries;
+}
+
+function probeCgroupV2(): HostProbe['cgroupV2'] {
+  const mounts = readText('/proc/self/mounts') ?? '';
+  const line = mounts.split('\n').find((l) => l.split(' ')[2] === 'cgroup2');
+  if (!line) return { writable: false, detail: 'no cgroup v2 hierarchy mounted' };
+  const mountPoint = line.split(' ')[1]!;
+  const controllers = readText(join(mountPoint, 'cgroup.controllers')) ?? '';
+  const hasMemory = controllers.split(/\s+/).includes('memory');
+  return {
+    writable: false,
+    detail: `cgroup v2 at ${mountPoint} (controllers: ${controllers || 'none'})${hasMemory ? '' : '; no memory controller delegated'}; per-sandbox cgroups are not used yet`,
+  };
+}
+
+function probeSeccomp(): HostProbe['seccomp'] {
+  const status = readText('/proc/self/status') ?? '';
+  const available = /^Seccomp:\s*\d/m.test(status);
+  return { available, detail: available ? 'kernel supports seccomp; pycell does not install a filter yet' : 'kernel does not report seccomp support' };
+}
+
+/** All host I/O the sandbox layer needs, done once at start-up. */
+export async function probeHost(options: { bwrap: string; python: string }): Promise<HostProbe> {
+  const [bwrap, python] = await Promise.all([probeBwrap(options.bwrap), probePython(options.python)]);
+  return {
+    bwrap,
+    python,
+    userns: probeUserns(),
+    rootEntries: probeRootEntries(),
+    cgroupV2: probeCgroupV2(),
+    seccomp: probeSeccomp(),
+    runningAsRoot: process.getuid?.() === 0,
+  };
+}

@@ -1,0 +1,44 @@
+import type { Status } from '../protocol/execute.js';
+import type { AgentResult } from '../protocol/agent.js';
+
+/** Why the broker itself ended a run. Only the broker's timers, monitor, output counter and client cancel set it. */
+export type KillReason = 'timeout' | 'cpu_limit' | 'memory_limit' | 'output_limit' | 'cancelled' | 'protocol' | 'shutdown';
+
+export interface OutcomeFacts {
+  readonly killReason: KillReason | undefined;
+  /** The agent's own report, if a valid one arrived: untrusted, it can only describe its own run. */
+  readonly agentResult: AgentResult | undefined;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** Anything the broker noticed that makes the agent's report unusable (a bad control line). */
+  readonly protocolProblem?: string;
+}
+
+const killMessages: Record<KillReason, string> = {
+  timeout: 'the run exceeded its wall-clock limit (timeoutMs) and was killed',
+  cpu_limit: 'the run exceeded its CPU time limit (cpuMs) and was killed',
+  memory_limit: 'the sandbox exceeded its memory limit (memoryBytes) and was killed',
+  output_limit: 'stdout + stderr exceeded maxOutputBytes; output was cut at the limit and the run was killed',
+  cancelled: 'the client cancelled the run',
+  protocol: 'the worker broke the control protocol and was killed',
+  shutdown: 'the broker shut down while the run was in progress',
+};
+
+/**
+ * Pure: decides a run's status from the broker's own records. An exit code is never read as a limit
+ * (os._exit(137) is a crash, not a memory kill), and the agent's "ok" only counts with exit code 0.
+ */
+export function decideOutcome(facts: OutcomeFacts): { status: Status; message?: string } {
+  const { killReason, agentResult, exitCode } = facts;
+  if (killReason === 'protocol') return { status: 'crashed', message: `${killMessages.protocol}: ${facts.protocolProblem ?? 'unknown problem'}` };
+  if (killReason === 'shutdown') return { status: 'cancelled', message: killMessages.shutdown };
+  if (killReason) return { status: killReason, message: killMessages[killReason] };
+  if (facts.protocolProblem) return { status: 'crashed', message: `the worker sent an invalid control message: ${facts.protocolProblem}` };
+  if (!agentResult) {
+    const how = facts.signal ? `was killed by ${facts.signal}` : `exited with code ${exitCode}`;
+    return { status: 'crashed', message: `the worker ${how} before reporting a result` };
+  }
+  if (agentResult.status === 'ok' && exitCode === 0) return { status: 'ok' };
+  if (agentResult.status === 'error' && exitCode !== null && exitCode !== 0) return { status: 'error' };
+  return { status: 'crashed', message: `the worker reported "${agentResult.status}" but exited with ${exitCode === null ? `signal ${facts.signal}` : `code ${exitCode}`}` };
+}

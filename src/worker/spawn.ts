@@ -1,0 +1,41 @@
+import { execa, type ResultPromise } from 'execa';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LaunchSpec } from '../sandbox/launch.js';
+
+/** The broker's ends of a worker's five descriptors (protocol/agent.md). */
+export type WorkerProcess = ResultPromise<{ stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe']; buffer: false; reject: false }>;
+
+export interface Spawned {
+  readonly child: WorkerProcess;
+  /** Weak isolation has no pid namespace: the worker leads its own process group, killed as one. */
+  readonly groupKill: boolean;
+  /** Removes what the spawn made on the host (weak isolation's working directory). */
+  readonly cleanup: () => void;
+}
+
+/**
+ * Starts one worker from its launch spec: argv array, never a shell; an explicit environment (not the
+ * broker's); only fds 0–4; dropped to the sandbox user when the broker is root.
+ */
+export function spawnWorker(spec: LaunchSpec): Spawned {
+  let workdir: string | undefined;
+  let env = spec.env;
+  if (spec.needsHostWorkdir) {
+    workdir = mkdtempSync(join(tmpdir(), 'pycell-weak-'));
+    if (spec.user) chownSync(workdir, spec.user.uid, spec.user.gid);
+    env = { ...env, HOME: workdir, TMPDIR: workdir };
+  }
+  const child = execa(spec.file, [...spec.args], {
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+    env,
+    extendEnv: false,
+    buffer: false,
+    reject: false,
+    cwd: workdir,
+    detached: spec.needsHostWorkdir,
+    ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
+  }) as WorkerProcess;
+  return { child, groupKill: spec.needsHostWorkdir, cleanup: () => workdir && rmSync(workdir, { recursive: true, force: true }) };
+}
