@@ -1,0 +1,156 @@
+"""The agent's main loop: ready, then execute → result. No exception escapes serve()."""
+
+import linecache
+import os
+import sys
+
+from . import files, limits, messages, output, wire
+from .serialize import format_error, make_error, type_name
+from .session import Outcome, Session, register_source
+
+EXIT_AGENT_ERROR = 70  # EX_SOFTWARE: the agent, not the user's code, failed
+MODES = ("single", "session")
+
+
+def python_version():
+    return "%d.%d.%d" % sys.version_info[:3]
+
+
+def agent_failure(text, limit=messages.DEFAULT_REPR_LIMIT):
+    return Outcome.failed(make_error("AgentError", text, ["AgentError: " + text], limit),
+                          EXIT_AGENT_ERROR)
+
+
+def describe_bug(exc):
+    # The innermost frame says where in the agent it broke; the message is for a maintainer.
+    tb, where = exc.__traceback__, ""
+    while tb is not None:
+        where = " (%s:%d)" % (os.path.basename(tb.tb_frame.f_code.co_filename), tb.tb_lineno)
+        tb = tb.tb_next
+    return "internal error: %s: %s%s" % (type_name(exc), exc, where)
+
+
+class Agent:
+    """execute message → (result message, Outcome). rlimits must be in force before any code runs."""
+
+    def __init__(self, send, root=".", apply_rlimits=limits.apply_rlimits):
+        self.session = Session(send)
+        self.root = root
+        self.apply_rlimits = apply_rlimits
+        self.limited = False  # a session applies rlimits once: lowered hard limits cannot be raised
+
+    def handle(self, message):
+        try:
+            request = messages.parse_execute(message)
+        except messages.BadRequest as exc:
+            if exc.execute_id is None:
+                raise wire.ProtocolError(str(exc)) from None
+            failure = agent_failure(str(exc))
+            return messages.result(exc.execute_id, failure), failure
+        try:
+            outcome = self._execute(request)
+        except BaseException as exc:  # an agent bug still answers this request
+            outcome = agent_failure(describe_bug(exc), request.repr_limit)
+        return messages.result(request.id, outcome), outcome
+
+    def _execute(self, request):
+        try:
+            files.write_files(request.files, self.root)
+            if not self.limited:
+                self.apply_rlimits(request.rlimits)
+                self.limited = True
+        except (ValueError, OSError) as exc:  # FileRefused, a bad rlimit, setrlimit refusing
+            return agent_failure(str(exc), request.repr_limit)
+        return self.session.execute(request.id, request.code, request.repr_limit)
+
+
+def finish(outcome, exiting):
+    """User output first: it must be written before the result says the run is over."""
+    if exiting and outcome.exit_message is not None:
+        output.write_exit_message(outcome.exit_message)
+    output.flush()
+
+
+def serve_single(reader, writer, agent):
+    message = reader.read_message()
+    if message is None:
+        return 0  # the broker retired an idle worker
+    result, outcome = agent.handle(message)
+    finish(outcome, exiting=True)
+    writer.send(result)
+    os.close(wire.CONTROL_OUT)
+    wait_for_release()
+    return outcome.exit_code
+
+
+def wait_for_release():
+    """Stay alive until the broker closes fd 3: it measures the run's CPU and peak memory first."""
+    try:
+        while os.read(wire.CONTROL_IN, 65536):
+            pass  # the broker sends nothing after execute; anything else is ignored
+    except OSError:
+        pass  # user code closed or broke fd 3: only this run's usage figures suffer
+
+
+def serve_session(reader, writer, agent):
+    while True:
+        message = reader.read_message()
+        if message is None:
+            output.flush()
+            return 0
+        result, outcome = agent.handle(message)
+        finish(outcome, exiting=False)
+        writer.send(result)
+
+
+def fatal(text):
+    try:
+        os.write(2, ("pycell-agent: %s\n" % text).encode("utf-8", "backslashreplace"))
+    except OSError:
+        pass
+    return EXIT_AGENT_ERROR
+
+
+def warm_up():
+    """Imports happened when this module loaded; first calls of compile and traceback are slow."""
+    compile("1", "<warm>", "exec")
+    register_source("1 / 0\n", "<warm>")
+    try:
+        exec(compile("1 / 0\n", "<warm>", "exec"), {})
+    except ZeroDivisionError as exc:
+        format_error(exc, 100)  # some versions import more on a first traceback (3.13: tokenize)
+    linecache.cache.pop("<warm>", None)
+
+
+def serve(mode):
+    """Run the agent on fds 3/4 and return the process exit code."""
+    try:
+        for fd in (wire.CONTROL_IN, wire.CONTROL_OUT):
+            os.set_inheritable(fd, False)  # subprocesses of user code must not hold the channel
+        reader, writer = wire.fd_reader(wire.CONTROL_IN), wire.fd_writer(wire.CONTROL_OUT)
+        agent = Agent(writer.send)
+        agent.session.gate.install()
+        agent.session.register_as_main()
+        warm_up()
+        sys.argv = [""]  # as in an interactive interpreter: the agent's argv is not the user's
+        writer.send(messages.ready(os.getpid(), python_version()))
+        return (serve_single if mode == "single" else serve_session)(reader, writer, agent)
+    except wire.ProtocolError as exc:
+        return fatal("protocol error: %s" % exc)
+    except BaseException as exc:  # broken control pipe, or a bug outside any request
+        return fatal(describe_bug(exc))
+
+
+def parse_mode(argv):
+    if len(argv) == 2 and argv[0] == "--mode" and argv[1] in MODES:
+        return argv[1]
+    if len(argv) == 1 and argv[0].startswith("--mode=") and argv[0][7:] in MODES:
+        return argv[0][7:]
+    return None
+
+
+def main(argv):
+    mode = parse_mode(argv)
+    if mode is None:
+        os._exit(fatal("usage: main.py --mode single|session"))
+    os._exit(serve(mode))

@@ -1,0 +1,88 @@
+"""The golden messages in protocol/examples/agent/ are what this agent really sends and accepts."""
+
+import base64
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+from pycell_agent import messages
+from tests.agentproc import AGENT_DIR, run_single
+
+EXAMPLES = os.path.join(os.path.dirname(AGENT_DIR), "protocol", "examples", "agent")
+
+# The execute example, exactly; its result is result-ok.json.
+EXECUTE = {
+    "type": "execute",
+    "id": 1,
+    "code": 'with open("data/greeting.txt") as f:\n    print(f.read().strip())\n1 + 1\n',
+    "files": [{"path": "data/greeting.txt", "content": base64.b64encode(b"hello from a file\n").decode()}],
+    "rlimits": {"CPU": 10, "AS": 536870912, "NPROC": 64, "FSIZE": 16777216, "NOFILE": 256, "CORE": 0,
+                "STACK": 8388608},
+    "reprLimit": 10000,
+}
+DISPLAY_CODE = (
+    "class Money:\n"
+    "    def __init__(self, amount, currency):\n"
+    "        self.amount, self.currency = amount, currency\n"
+    "    def __repr__(self):\n"
+    "        return f'Money({self.amount!r}, {self.currency!r})'\n"
+    "    def _repr_html_(self):\n"
+    "        return f'<b>{self.amount:.2f}</b> {self.currency}'\n"
+    "\n"
+    "display(Money(3.5, 'EUR'))\n"
+)
+ERROR_CODE = "def ratio(a, b):\n    return a / b\n\nratio(1, 0)\n"
+
+
+def load(name):
+    with open(os.path.join(EXAMPLES, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def shape(value):
+    """Keys and JSON types, recursively: what a schema would check."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(item) for item in value[:1]]
+    return type(value).__name__
+
+
+class GoldenTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        with tempfile.TemporaryDirectory() as cwd:
+            cls.ok = run_single(cwd, EXECUTE)
+            cls.display = run_single(cwd, dict(EXECUTE, code=DISPLAY_CODE, files=[]))
+            cls.error = run_single(cwd, dict(EXECUTE, code=ERROR_CODE, files=[]))
+
+    def test_execute_is_accepted_as_is(self):
+        self.assertEqual(load("execute.json"), EXECUTE)
+        request = messages.parse_execute(load("execute.json"))
+        self.assertEqual(sorted(request.rlimits), ["AS", "CORE", "CPU", "FSIZE", "NOFILE", "NPROC", "STACK"])
+        self.assertEqual((self.ok.returncode, self.ok.stdout), (0, b"hello from a file\n"))
+
+    def test_ready(self):
+        golden, real = load("ready.json"), self.ok.messages[0]
+        self.assertEqual(shape(golden), shape(real))
+        self.assertEqual(golden["type"], "ready")
+
+    def test_result_ok(self):
+        self.assertEqual(load("result-ok.json"), self.ok.messages[-1])
+
+    def test_display(self):
+        self.assertEqual(load("display.json"), self.display.messages[1])
+
+    def test_result_error(self):
+        golden, real = load("result-error.json"), self.error.messages[-1]
+        self.assertEqual(shape(golden), shape(real))
+        if sys.version_info[:2] == (3, 11):  # the example was recorded on 3.11; carets vary by version
+            self.assertEqual(golden, real)
+        else:
+            self.assertEqual(golden["error"]["traceback"][-1], real["error"]["traceback"][-1])
+
+
+if __name__ == "__main__":
+    unittest.main()
