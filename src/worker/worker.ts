@@ -52,6 +52,8 @@ export interface WorkerOptions {
 }
 
 const START_STDERR_BYTES = 8192;
+/** How long after the process exits its pipes may stay open before the broker stops waiting for them. */
+const EXIT_GRACE_MS = 2000;
 let nextRunId = 1;
 
 /** A single-use worker: one agent in one fresh sandbox; it runs one job and is gone. */
@@ -84,10 +86,15 @@ export class SandboxWorker implements WorkerHandle {
         this.protocolFault(`more than ${options.maxControlBytes} control bytes`);
       } else lines.push(chunk);
     });
-    this.exited = child.then((result) => {
-      this.spawned.cleanup();
-      return { exitCode: result.exitCode ?? null, signal: result.signal ?? null };
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        this.spawned.cleanup();
+        resolve({ exitCode: code, signal });
+      });
+      // A process that outlives its parent (weak isolation) must not hold the run open through our pipes.
+      child.once('exit', () => setTimeout(() => stdio.forEach((stream) => stream.destroy()), EXIT_GRACE_MS).unref());
     });
+    child.catch(() => undefined);
     this.ready = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.startProblem = `the worker did not become ready within ${options.startTimeoutMs} ms`;
@@ -195,7 +202,9 @@ class ActiveRun {
     if (message.type === 'display') this.hooks.onDisplay?.(message.data);
     else if (!this.agentResult) {
       this.agentResult = message;
+      // The agent waits for fd 3 to close before it exits: measure it while it is still there.
       if (this.record) this.options.monitor.finalSample(this.record);
+      (this.spawned.child.stdio[3] as unknown as Writable).end();
     }
   }
 
@@ -212,7 +221,7 @@ class ActiveRun {
       const message: AgentExecute = {
         type: 'execute', id: this.id, code: this.job.code, files: [...this.job.files], rlimits: this.job.rlimits, reprLimit: this.job.reprLimit,
       };
-      stdio[3].end(`${JSON.stringify(message)}\n`);
+      stdio[3].write(`${JSON.stringify(message)}\n`);
       stdio[0].end(this.job.stdin);
       const exit = await exited;
       return this.finish(exit);
@@ -238,8 +247,9 @@ class ActiveRun {
       stderrTruncated: this.output.truncated.stderr,
       ...(trusted?.status === 'ok' && trusted.value ? { value: trusted.value } : {}),
       ...(trusted?.status === 'error' ? { error: trusted.error } : {}),
-      exitCode: exit.exitCode,
-      signal: exit.signal,
+      // A sandbox the broker killed reports the broker's SIGKILL, not bubblewrap's relay of it (137).
+      exitCode: this.killReason ? null : exit.exitCode,
+      signal: this.killReason ? 'SIGKILL' : exit.signal,
       usage: { wallMs: round(wallMs), cpuMs: round(usage.cpuMs), peakMemoryBytes: usage.peakMemoryBytes },
     };
   }
