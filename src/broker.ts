@@ -68,7 +68,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     config,
     async execute(params, defaults, hooks) {
       if (params.session !== undefined) {
-        throw new BrokerError(ErrorCode.UnknownSession, `no open session "${params.session}": sessions are not available in this version`, { field: 'params.session', value: params.session });
+        throw new BrokerError(ErrorCode.UnknownSession, `no open session "${params.session}": sessions are not available in this version`, { field: 'params.session', value: params.session, reason: 'sessions are not available in this version' });
       }
       const limits = resolveLimits(params.limits, defaults, config.limits.maximums, 'params.limits');
       const files = checkFiles(params.files ?? [], limits.maxFileBytes, config.workspaceBytes);

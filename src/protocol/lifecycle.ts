@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { limitsSchema, partialLimitsSchema } from './limits.js';
 
-export const initializeParamsSchema = z.strictObject({
+/** Loose on purpose: editor clients send LSP's own fields (rootUri, trace, workspaceFolders…); they are ignored. */
+export const initializeParamsSchema = z.object({
   processId: z.number().int().nullable().optional().describe('accepted for LSP clients; unused'),
   clientInfo: z.strictObject({ name: z.string().max(256), version: z.string().max(256).optional() }).optional(),
   capabilities: z.object({ interactiveInput: z.boolean().optional() }).optional(),
@@ -35,7 +36,7 @@ export const initializeResultSchema = z.object({
 });
 export type InitializeResult = z.infer<typeof initializeResultSchema>;
 
-export const emptyParamsSchema = z.union([z.undefined(), z.null(), z.strictObject({})]);
+export const emptyParamsSchema = z.union([z.undefined(), z.strictObject({})]);
 
 export const statusResultSchema = z.object({
   workers: z.object({ idle: z.number().int(), busy: z.number().int(), starting: z.number().int() }),

@@ -77,10 +77,11 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
 
   connection.onRequest(async (method: string, raw: unknown, token: CancellationToken) => {
     try {
+      const name = method.slice(0, 100);
+      if (phase === 'uninitialized' && method !== Initialize.method) throw new BrokerError(ErrorCode.NotInitialized, `${name} before initialize`);
+      if (phase === 'shutdown') throw new BrokerError(ErrorCode.ShuttingDown, `${name} after shutdown`);
       const handler = handlers.get(method);
-      if (!handler) throw new BrokerError(ErrorCode.MethodNotFound, `unknown method: ${method.slice(0, 100)}`);
-      if (phase === 'uninitialized' && method !== Initialize.method) throw new BrokerError(ErrorCode.NotInitialized, `${method} before initialize`);
-      if (phase === 'shutdown') throw new BrokerError(ErrorCode.ShuttingDown, `${method} after shutdown`);
+      if (!handler) throw new BrokerError(ErrorCode.MethodNotFound, `unknown method: ${name}`);
       return await handler(raw, token);
     } catch (error) {
       if (!(error instanceof BrokerError)) log.error({ err: error, method }, 'request failed');
