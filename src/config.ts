@@ -36,18 +36,33 @@ export function makeConfig(input: unknown): Config {
   const parsed = configSchema.safeParse(input ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new BrokerError(ErrorCode.InvalidParams, `config ${issue.path.join('.') || '(root)'}: ${issue.message}`, { field: issue.path.join('.') });
+    const path = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') throw configError([...path, issue.keys[0]!].join('.'), `is not a known setting (${issue.message})`);
+    throw configError(path.join('.'), issue.message);
   }
   const { limits, ...rest } = parsed.data;
   const maximums = { ...defaultMaximums } as Record<LimitName, number>;
   for (const name of limitNames) {
     const max = limits.maximums[name];
-    if (max !== undefined) maximums[name] = checkLimit(`config limits.maximums.${name}`, max, Number.MAX_SAFE_INTEGER);
+    if (max !== undefined) maximums[name] = checkConfigLimit(`limits.maximums.${name}`, max, Number.MAX_SAFE_INTEGER);
   }
   const defaults = {} as Record<LimitName, number>;
   for (const name of limitNames) {
     const wanted = limits.defaults[name];
-    defaults[name] = wanted === undefined ? Math.min(defaultLimits[name], maximums[name]) : checkLimit(`config limits.defaults.${name}`, wanted, maximums[name]);
+    defaults[name] = wanted === undefined ? Math.min(defaultLimits[name], maximums[name]) : checkConfigLimit(`limits.defaults.${name}`, wanted, maximums[name]);
   }
   return Object.freeze({ ...rest, limits: Object.freeze({ defaults: Object.freeze(defaults), maximums: Object.freeze(maximums) }) });
+}
+
+function configError(field: string, why: string): BrokerError {
+  return new BrokerError(ErrorCode.InvalidParams, `config ${field || '(root)'}: ${why}`, { field });
+}
+
+/** The same rules as a client's limits, reported as a config error naming the setting. */
+function checkConfigLimit(field: string, value: number, maximum: number): number {
+  try {
+    return checkLimit(field, value, maximum);
+  } catch (error) {
+    throw configError(field, (error as Error).message.slice(field.length + 2));
+  }
 }

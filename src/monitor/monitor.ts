@@ -1,6 +1,13 @@
 import { exceeds, type MonitorReason, type Sample, type WatchLimits } from './exceeds.js';
 import { PAGE_SIZE, TICKS_PER_SECOND, readPeakRss, readStat, sweep, treeOf, type ProcStat } from './procfs.js';
 
+/** Where the monitor reads processes from: /proc, or a test's script. */
+export interface ProcSource {
+  sweep(): Map<number, ProcStat>;
+  readStat(pid: number): ProcStat | undefined;
+  readPeakRss(pid: number): number;
+}
+
 /** One watched sandbox: its root (the bwrap process the broker spawned) and what to do when it breaks a limit. */
 export interface Watch {
   readonly rootPid: number;
@@ -28,7 +35,12 @@ export class Monitor {
   private sweepCostMs = 0;
   private sweeps = 0;
 
-  constructor(readonly intervalMs: number, private readonly readAll: () => Map<number, ProcStat> = sweep) {}
+  private readonly source: ProcSource;
+
+  /** The real /proc by default; tests pass synthetic ones. */
+  constructor(readonly intervalMs: number, source: Partial<ProcSource> = {}) {
+    this.source = { sweep, readStat, readPeakRss, ...source };
+  }
 
   /**
    * Learns a sandbox's processes while it is idle (one full sweep, off the request path), so that
@@ -36,14 +48,14 @@ export class Monitor {
    */
   discover(rootPid: number): Map<number, number> {
     const known = new Map<number, number>();
-    for (const stat of treeOf(rootPid, this.readAll())) known.set(stat.pid, stat.startTime);
+    for (const stat of treeOf(rootPid, this.source.sweep())) known.set(stat.pid, stat.startTime);
     return known;
   }
 
   /** Starts watching; the baseline is the tree's CPU before the run (the interpreter's start-up is not the run's). */
   watch(watch: Watch, known: Map<number, number> = this.discover(watch.rootPid)): WatchRecord {
     const record: WatchRecord = { baselineCpuMs: 0, last: { cpuMs: 0, memoryBytes: 0 }, peakMemoryBytes: 0, known: new Map(known) };
-    record.baselineCpuMs = cpuMsOf(readKnown(record.known));
+    record.baselineCpuMs = cpuMsOf(matching(record.known, this.source.readStat));
     this.watches.set(watch, record);
     this.timer ??= setInterval(() => this.tick(), this.intervalMs).unref();
     return record;
@@ -62,9 +74,9 @@ export class Monitor {
    * processes' own peaks (VmHWM), so a short run that allocated and freed memory still reports it.
    */
   finalSample(record: WatchRecord): Sample & { peakMemoryBytes: number } {
-    const tree = readKnown(record.known);
+    const tree = matching(record.known, this.source.readStat);
     const cpuMs = tree.length > 0 ? Math.max(record.last.cpuMs, cpuMsOf(tree) - record.baselineCpuMs) : record.last.cpuMs;
-    const hwm = tree.reduce((sum, s) => sum + readPeakRss(s.pid), 0);
+    const hwm = tree.reduce((sum, s) => sum + this.source.readPeakRss(s.pid), 0);
     record.last = { cpuMs, memoryBytes: record.last.memoryBytes };
     record.peakMemoryBytes = Math.max(record.peakMemoryBytes, hwm);
     return { ...record.last, peakMemoryBytes: record.peakMemoryBytes };
@@ -77,7 +89,7 @@ export class Monitor {
   private tick(): void {
     if (this.watches.size === 0) return;
     const started = performance.now();
-    const all = this.readAll();
+    const all = this.source.sweep();
     for (const [watch, record] of this.watches) {
       const sample = this.update(watch, record, all);
       const reason = exceeds(sample, watch.limits);
@@ -91,6 +103,9 @@ export class Monitor {
   }
 
   private update(watch: Watch, record: WatchRecord, all: Map<number, ProcStat>): Sample {
+    const root = all.get(watch.rootPid);
+    const rootStart = record.known.get(watch.rootPid);
+    if (!root || (rootStart !== undefined && root.startTime !== rootStart)) return record.last; // gone, or a stranger now
     const tree = treeOf(watch.rootPid, all).filter((stat) => {
       const seen = record.known.get(stat.pid);
       if (seen !== undefined && seen !== stat.startTime) return false; // pid reused by a stranger
@@ -110,10 +125,10 @@ function cpuMsOf(tree: readonly ProcStat[]): number {
 }
 
 /** Reads the known pids, dropping any that are gone or now belong to another process. */
-function readKnown(known: ReadonlyMap<number, number>): ProcStat[] {
+function matching(known: ReadonlyMap<number, number>, read: (pid: number) => ProcStat | undefined): ProcStat[] {
   const out: ProcStat[] = [];
   for (const [pid, startTime] of known) {
-    const stat = readStat(pid);
+    const stat = read(pid);
     if (stat && stat.startTime === startTime) out.push(stat);
   }
   return out;

@@ -57,9 +57,12 @@ export function treeOf(root: number, all: ReadonlyMap<number, ProcStat>): ProcSt
   const rootStat = all.get(root);
   if (!rootStat) return [];
   const out: ProcStat[] = [];
+  const seen = new Set<number>();
   const stack = [rootStat];
   while (stack.length > 0) {
     const next = stack.pop()!;
+    if (seen.has(next.pid)) continue; // a pid reused mid-sweep can make a ppid cycle
+    seen.add(next.pid);
     out.push(next);
     stack.push(...(children.get(next.pid) ?? []));
   }

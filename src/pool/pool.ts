@@ -45,6 +45,7 @@ export class Pool {
   private brake: BrakeState = initialBrake;
   private backoff: NodeJS.Timeout | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private spawnedOnce = new Set<number>();
   readonly counters: PoolCounters = { executions: 0, byStatus: {}, respawns: 0, startFailures: 0, queueHighWater: 0 };
 
@@ -60,10 +61,10 @@ export class Pool {
   execute(job: RunJob, hooks: RunHooks): Promise<ExecuteResult> {
     if (this.closed) return Promise.reject(new BrokerError(ErrorCode.ShuttingDown, 'the broker is shutting down'));
     if (isUnavailable(this.brake)) return Promise.reject(this.unavailableError());
-    if (this.queue.length >= this.options.maxQueue) {
+    if (this.queue.length >= this.options.maxQueue && !this.idleSlot()) {
       return Promise.reject(new BrokerError(ErrorCode.Busy, `the execute queue is full (${this.options.maxQueue} waiting); retry later`, { queued: this.queue.length }));
     }
-    if (hooks.signal?.aborted) return Promise.resolve(notRun('cancelled', 'the client cancelled the run before it started'));
+    if (hooks.signal?.aborted) return Promise.resolve(this.count(notRun('cancelled', 'the client cancelled the run before it started')));
     return new Promise<ExecuteResult>((resolve, reject) => {
       const onAbort = (): void => {
         const index = this.queue.indexOf(pending);
@@ -90,7 +91,12 @@ export class Pool {
   }
 
   /** Stops everything: queued jobs are answered "cancelled", running ones are killed; resolves when every worker is gone. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.closing ??= this.stopAll();
+    return this.closing;
+  }
+
+  private async stopAll(): Promise<void> {
     this.closed = true;
     clearTimeout(this.backoff);
     for (const pending of this.queue.splice(0)) {

@@ -6,7 +6,6 @@ import { ErrorCode } from '../errors.js';
 export const MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 const MAX_HEADER_BYTES = 8 * 1024;
 const HEADER_END = Buffer.from('\r\n\r\n');
-const CONTENT_LENGTH = /content-length:/i;
 
 /**
  * LSP base-protocol framing (Content-Length + body) with the faults answered instead of fatal:
@@ -16,6 +15,8 @@ const CONTENT_LENGTH = /content-length:/i;
 export class TolerantMessageReader extends AbstractMessageReader {
   private buffer: Buffer = Buffer.alloc(0);
   private skip = 0;
+  /** Set by a parse error, cleared by the next well-framed message: junk left over from one fault gets no second answer. */
+  private afterFault = false;
   private callback: DataCallback | undefined;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -54,24 +55,29 @@ export class TolerantMessageReader extends AbstractMessageReader {
 
   /** Takes one frame off the buffer if a whole one is there; false when more bytes are needed. */
   private nextFrame(): boolean {
-    const text = this.buffer.subarray(0, MAX_HEADER_BYTES + 64).toString('latin1');
-    const start = text.search(CONTENT_LENGTH);
-    if (start > 0) {
-      this.buffer = this.buffer.subarray(start);
-      this.parseError(`junk before a header (${start} bytes) was skipped`);
-      return true;
-    }
     const end = this.buffer.indexOf(HEADER_END);
-    if (start < 0 || end < 0) {
+    if (end < 0) {
       if (this.buffer.length > MAX_HEADER_BYTES) {
-        this.buffer = Buffer.alloc(0);
-        this.parseError('no valid header found (missing Content-Length or header too long)');
+        // No header in sight: drop the junk, keeping a tail in case a header is starting there.
+        this.buffer = this.buffer.subarray(this.buffer.length - 64);
+        if (!this.afterFault) this.parseError('no valid header found (missing Content-Length or header too long)');
       }
       return false;
     }
-    const header = this.buffer.subarray(0, end).toString('latin1');
-    const length = parseContentLength(header);
+    const block = this.buffer.subarray(0, end).toString('latin1');
     const bodyStart = end + HEADER_END.length;
+    const headerStart = findHeaderStart(block);
+    if (headerStart === undefined) {
+      this.buffer = this.buffer.subarray(bodyStart);
+      this.parseError('a header without Content-Length');
+      return true;
+    }
+    if (headerStart > 0) {
+      this.buffer = this.buffer.subarray(headerStart);
+      if (!this.afterFault) this.parseError(`junk before a header (${headerStart} bytes) was skipped`); // one fault, one answer
+      return true;
+    }
+    const length = parseContentLength(block);
     if (length === undefined) {
       this.buffer = this.buffer.subarray(bodyStart);
       this.parseError('invalid Content-Length header');
@@ -85,6 +91,7 @@ export class TolerantMessageReader extends AbstractMessageReader {
       return true;
     }
     if (this.buffer.length < bodyStart + length) return false;
+    this.afterFault = false;
     const body = this.buffer.subarray(bodyStart, bodyStart + length);
     this.buffer = this.buffer.subarray(bodyStart + length);
     this.deliver(body);
@@ -109,8 +116,29 @@ export class TolerantMessageReader extends AbstractMessageReader {
   }
 
   private parseError(message: string): void {
+    this.afterFault = true;
     this.reply({ jsonrpc: '2.0', id: null, error: { code: ErrorCode.ParseError, message: `parse error: ${message}` } });
   }
+}
+
+const HEADER_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*$/;
+
+/**
+ * Where the header of a block (the bytes before a blank line) begins: at its Content-Length line, or
+ * earlier over well-formed header lines (Content-Type may come first). Anything before that is junk.
+ */
+export function findHeaderStart(block: string): number | undefined {
+  const at = block.toLowerCase().lastIndexOf('content-length:');
+  if (at < 0) return undefined;
+  if (at > 0 && block.slice(at - 2, at) !== '\r\n') return at; // junk on the same line
+  let start = at;
+  while (start > 0) {
+    const previous = block.lastIndexOf('\r\n', start - 3);
+    const lineStart = previous < 0 ? 0 : previous + 2;
+    if (!HEADER_LINE.test(block.slice(lineStart, start - 2))) break;
+    start = lineStart;
+  }
+  return start;
 }
 
 function parseContentLength(header: string): number | undefined {

@@ -54,10 +54,23 @@ export class OutputCollector {
 
 /** The largest n ≤ limit such that chunk[0..n) does not end inside a UTF-8 character. */
 export function utf8Boundary(chunk: Buffer, limit: number): number {
-  let n = Math.min(limit, chunk.length);
-  if (n === chunk.length) return n;
-  // Step back over continuation bytes (10xxxxxx) to the lead byte of the character that the cut would split.
-  let back = n;
-  while (back > 0 && back > n - 4 && (chunk[back]! & 0xc0) === 0x80) back--;
-  return back;
+  const n = Math.min(limit, chunk.length);
+  if (n === chunk.length || !isContinuation(chunk[n]!)) return n;
+  // chunk[n] continues a character: find its lead byte (at most 3 back) and cut before it if the character crosses n.
+  let lead = n - 1;
+  while (lead >= 0 && lead > n - 4 && isContinuation(chunk[lead]!)) lead--;
+  if (lead < 0) return 0; // the character began in an earlier chunk and goes on past the cut
+  const length = sequenceLength(chunk[lead]!);
+  return length > 1 && lead + length > n ? lead : n;
+}
+
+function isContinuation(byte: number): boolean {
+  return (byte & 0xc0) === 0x80;
+}
+
+function sequenceLength(lead: number): number {
+  if (lead >= 0xf0 && lead <= 0xf4) return 4;
+  if (lead >= 0xe0) return lead <= 0xef ? 3 : 1;
+  if (lead >= 0xc2) return 2;
+  return 1; // ASCII, or a byte that starts no valid sequence
 }

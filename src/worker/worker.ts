@@ -123,7 +123,9 @@ export class SandboxWorker implements WorkerHandle {
   }
 
   kill(reason: KillReason): void {
-    this.run_?.recordKill(reason);
+    const { child } = this.spawned;
+    // A kill that lands after the process ended on its own does not rewrite why it ended.
+    if (child.exitCode === null && child.signalCode === null) this.run_?.recordKill(reason);
     killWorker(this.spawned);
   }
 

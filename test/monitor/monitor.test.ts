@@ -16,7 +16,9 @@ const snapshot = (...stats: ProcStat[]): Map<number, ProcStat> => new Map(stats.
 function scripted(snapshots: Map<number, ProcStat>[]) {
   let reads = 0;
   const readAll = (): Map<number, ProcStat> => snapshots[Math.min(reads++, snapshots.length - 1)]!;
-  const monitor = new Monitor(5, readAll);
+  // Single-pid reads (watch baseline, final sample) see the latest sweep's snapshot without advancing the script.
+  const current = (): Map<number, ProcStat> => snapshots[Math.min(Math.max(reads - 1, 0), snapshots.length - 1)]!;
+  const monitor = new Monitor(5, { sweep: readAll, readStat: (pid) => current().get(pid), readPeakRss: () => 0 });
   const exceeded: [MonitorReason, Sample][] = [];
   const watch: Watch = { rootPid: ROOT, limits: { cpuMs: 100, memoryBytes: 200 * PAGE_SIZE }, onExceed: (reason, sample) => exceeded.push([reason, sample]) };
   /** Resolves once readAll has been called n times in total (each tick is synchronous, so that tick is done). */

@@ -69,6 +69,8 @@ describe('pycell serve end to end (real stdio, vscode-jsonrpc client, real sandb
     await new Promise((resolve) => setTimeout(resolve, 150));
     const controller = new AbortController();
     const queued = broker.execute({ code: 'print("must not run")' }, { signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // let it reach the queue
+    assert.equal((await broker.status()).queued, 1);
     controller.abort();
     const cancelled = await queued;
     assert.equal(cancelled.status, 'cancelled');
