@@ -9,8 +9,8 @@ import { Pool } from './pool/pool.js';
 import type { ExecuteParams, ExecuteResult } from './protocol/execute.js';
 import type { Isolation as IsolationReport } from './protocol/lifecycle.js';
 import type { Limits } from './protocol/limits.js';
-import { makeLaunchSpec, type Isolation } from './sandbox/launch.js';
-import { probeHost, type HostProbe } from './sandbox/probe.js';
+import { makeLaunchSpec, type Isolation, type LaunchSpec } from './sandbox/launch.js';
+import { probeHost, trialSandbox, type HostProbe } from './sandbox/probe.js';
 import { toRlimits } from './sandbox/rlimits.js';
 import { makeRuntimeDir, type RuntimeDir } from './sandbox/runtime.js';
 import { SandboxWorker, type RunHooks } from './worker/worker.js';
@@ -27,30 +27,34 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-/** Why this host cannot sandbox, in words, or undefined when it can. */
-export function sandboxProblem(probe: HostProbe): string | undefined {
+/** Why this host cannot sandbox, in words (with the likely fix), or undefined when a real trial sandbox worked. */
+export async function sandboxProblem(probe: HostProbe, spec: LaunchSpec | undefined): Promise<string | undefined> {
   if ('error' in probe.bwrap) return probe.bwrap.error;
-  if (!probe.userns.ok) return `${probe.userns.detail}; fix: ${probe.userns.fix}`;
-  return undefined;
+  if (!spec || 'error' in probe.python) return 'no interpreter to run';
+  const trial = await trialSandbox(spec, probe.python.executable);
+  if (!trial) return undefined;
+  return probe.userns.ok ? trial : `${trial} (likely cause: ${probe.userns.detail}; fix: ${probe.userns.fix})`;
 }
 
 /** The composition root: probe the host once, then config → monitor, pool → the broker's operations. */
 export async function createBroker(config: Config, log: Logger): Promise<Broker> {
   const probe = await probeHost({ bwrap: config.bwrap, python: config.python });
   if ('error' in probe.python) throw new BrokerError(ErrorCode.SandboxUnavailable, `${probe.python.error} (run "pycell doctor")`);
-  const problem = sandboxProblem(probe);
-  if (problem && !config.allowWeakIsolation) {
-    throw new BrokerError(ErrorCode.SandboxUnavailable, `cannot sandbox on this host: ${problem}. Run "pycell doctor"; to run code without a sandbox anyway, start with --allow-weak-isolation`);
-  }
-  const isolation: Isolation = problem || 'error' in probe.bwrap ? { kind: 'weak' } : { kind: 'sandbox', bwrapPath: probe.bwrap.path };
-  if (isolation.kind === 'weak') log.warn({ problem }, 'WEAK ISOLATION: code runs without a sandbox, as the operator asked');
-  if (config.network === 'host') log.warn('HOST NETWORK: sandboxes share the host network, for trusted code only');
   const python = probe.python;
   const runtime: RuntimeDir = makeRuntimeDir(AGENT_SOURCE);
   const user = probe.runningAsRoot ? config.sandboxUser : undefined;
   const facts = { python: { executable: python.executable, prefixes: python.prefixes }, rootEntries: probe.rootEntries, agentDir: runtime.agentDir };
   const policy = { network: config.network, workspaceBytes: config.workspaceBytes, shmBytes: config.shmBytes, extraReadOnly: [], mode: 'single' as const };
-  const spec = makeLaunchSpec(isolation, policy, facts, user);
+  const sandboxed = 'error' in probe.bwrap ? undefined : makeLaunchSpec({ kind: 'sandbox', bwrapPath: probe.bwrap.path }, policy, facts, user);
+  const problem = await sandboxProblem(probe, sandboxed);
+  if (problem && !config.allowWeakIsolation) {
+    runtime.dispose();
+    throw new BrokerError(ErrorCode.SandboxUnavailable, `cannot sandbox on this host: ${problem}. Run "pycell doctor"; to run code without a sandbox anyway, start with --allow-weak-isolation`);
+  }
+  const isolation: Isolation = problem || !sandboxed ? { kind: 'weak' } : { kind: 'sandbox', bwrapPath: sandboxed.file };
+  if (isolation.kind === 'weak') log.warn({ problem }, 'WEAK ISOLATION: code runs without a sandbox, as the operator asked');
+  if (config.network === 'host') log.warn('HOST NETWORK: sandboxes share the host network, for trusted code only');
+  const spec = isolation.kind === 'sandbox' && sandboxed ? sandboxed : makeLaunchSpec(isolation, policy, facts, user);
   const monitor = new Monitor(config.monitorIntervalMs);
   const pool = new Pool({
     size: config.poolSize,

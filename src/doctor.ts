@@ -1,4 +1,4 @@
-import { createBroker, sandboxProblem } from './broker.js';
+import { createBroker } from './broker.js';
 import type { Config } from './config.js';
 import { silentLogger } from './log.js';
 import { probeHost } from './sandbox/probe.js';
@@ -16,8 +16,7 @@ export async function doctor(config: Config, say: (line: string) => void): Promi
   say(`info seccomp: ${probe.seccomp.detail}`);
   say(`info cgroup v2: ${probe.cgroupV2.detail}`);
   say(`info broker runs as ${probe.runningAsRoot ? `root: sandboxes run as uid ${config.sandboxUser.uid}` : `uid ${process.getuid?.()}: sandboxes run as that uid`}`);
-  const problem = sandboxProblem(probe);
-  if (problem || 'error' in probe.python) {
+  if ('error' in probe.bwrap || 'error' in probe.python) {
     say('result: this host cannot sandbox; pycell serve will refuse to start (unless --allow-weak-isolation)');
     return 1;
   }

@@ -2,6 +2,7 @@ import { execa } from 'execa';
 import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { HostFacts } from './policy.js';
+import type { LaunchSpec } from './launch.js';
 
 /** What the probe learned about the host: facts for argv, and findings for doctor and initialize. */
 export interface HostProbe {
@@ -121,4 +122,21 @@ export async function probeHost(options: { bwrap: string; python: string }): Pro
     seccomp: probeSeccomp(),
     runningAsRoot: process.getuid?.() === 0,
   };
+}
+
+/**
+ * Starts one real sandbox with the broker's exact argv, running `python -I -c pass` instead of the agent.
+ * Sysctls only hint (an AppArmor profile can allow bwrap while the restriction is on); this is the proof.
+ * Resolves with bubblewrap's own error text, or undefined when the sandbox worked.
+ */
+export async function trialSandbox(spec: LaunchSpec, python: string): Promise<string | undefined> {
+  const separator = spec.args.indexOf('--');
+  const args = [...spec.args.slice(0, separator + 1), python, '-I', '-c', 'pass'];
+  const run = await execa(spec.file, args, {
+    env: spec.env, extendEnv: false, reject: false, timeout: 10_000, stdin: 'ignore',
+    ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
+  });
+  if (run.exitCode === 0) return undefined;
+  const how = run.timedOut ? 'timed out' : run.signal ? `was killed by ${run.signal}` : `exited with code ${run.exitCode}`;
+  return `a trial sandbox ${how}: ${(run.stderr || run.stdout).trim().slice(0, 1000) || 'no output'}`;
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node.js';
 import { processesMentioning, runtimeDirOf, waitFor } from '../helpers/procs.js';
@@ -106,5 +108,37 @@ describe('lifecycle over real stdio', function () {
     assert.match(stderr, /bubblewrap \(\/nonexistent\/bwrap\) is not installed/);
     assert.match(stderr, /pycell doctor/);
     assert.equal(stdout, '', 'nothing but protocol ever goes to stdout');
+  });
+
+  it('weak isolation only when the operator asks, and initialize says so', async () => {
+    const served = serve(['--bwrap', '/nonexistent/bwrap', '--allow-weak-isolation']);
+    const init = await served.connection.sendRequest<{ capabilities: { isolation: { mode: string; namespaces: string[]; network: string; warnings: string[] } } }>('initialize', {});
+    const { isolation } = init.capabilities;
+    assert.equal(isolation.mode, 'weak');
+    assert.deepEqual(isolation.namespaces, []);
+    assert.equal(isolation.network, 'host');
+    assert.match(isolation.warnings.join('\n'), /weak isolation: code runs as a plain process/);
+    const result = await served.connection.sendRequest<{ status: string; stdout: string }>('execute', { code: 'import os\nprint(os.getuid() != 0)' });
+    assert.deepEqual([result.status, result.stdout], ['ok', 'True\n']);
+    await served.connection.sendRequest('shutdown');
+    await served.connection.sendNotification('exit');
+    assert.equal((await served.exit).code, 0);
+  });
+
+  it('refuses to start when bubblewrap is there but cannot make a sandbox, with bubblewrap\'s own words', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pycell-fake-bwrap-'));
+    const fake = join(dir, 'bwrap');
+    writeFileSync(fake, '#!/bin/sh\nif [ "$1" = --version ]; then echo "bubblewrap 0.8.0"; exit 0; fi\necho "bwrap: setting up uid map: Permission denied" >&2\nexit 1\n', { mode: 0o755 });
+    chmodSync(dir, 0o755);
+    try {
+      const child = spawn(process.execPath, [CLI, 'serve', '--bwrap', fake], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      assert.equal(await new Promise((resolve) => child.once('close', resolve)), 3);
+      assert.match(stderr, /a trial sandbox exited with code 1: bwrap: setting up uid map: Permission denied/);
+      assert.match(stderr, /pycell doctor/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
