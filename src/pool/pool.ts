@@ -161,7 +161,9 @@ export class Pool {
       if (slot.worker !== worker || slot.state === 'dead' || slot.state === 'starting') return;
       this.move(slot, 'exited');
       slot.worker = undefined;
-      this.reconcile();
+      // Refill after the run's answer is written (vscode-jsonrpc writes from setImmediate): Node's
+      // spawn() blocks the event loop for milliseconds.
+      setTimeout(() => this.reconcile(), 0).unref();
     });
   }
 
