@@ -83,8 +83,12 @@ function cancelledNotRun(message: string): ExecuteResult {
   };
 }
 
+/** Lets every pending reaction run, the pool's deferred refill (a 0 ms timer, after the answer is written) included. */
 const flush = async (): Promise<void> => {
-  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 };
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
