@@ -35,6 +35,8 @@ export function toBwrapArgv(policy: SandboxPolicy, facts: HostFacts): string[] {
   args.push('--size', String(policy.shmBytes), '--tmpfs', '/dev/shm');
   args.push('--remount-ro', '/dev');
   args.push('--size', String(policy.workspaceBytes), '--tmpfs', SANDBOX_WORKDIR);
+  // The root itself is bwrap's own tmpfs with no size: read-only, so the sized tmpfs is the only place to write.
+  args.push('--remount-ro', '/');
   args.push('--chdir', SANDBOX_WORKDIR);
   args.push('--', ...agentCommand(facts, policy.mode));
   return args;

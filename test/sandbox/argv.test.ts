@@ -45,13 +45,14 @@ const head = (net: boolean): string[] => [
   '--setenv', 'LANG', 'C.UTF-8',
 ];
 
-/** Everything every sandbox ends with: /proc, a read-only /dev with a sized /dev/shm, a sized /tmp, the command. */
+/** Everything every sandbox ends with: /proc, a read-only /dev with a sized /dev/shm, a sized /tmp, a read-only root, the command. */
 const tail = (shm: string, work: string, python: string, mode: string): string[] => [
   '--proc', '/proc',
   '--dev', '/dev',
   '--size', shm, '--tmpfs', '/dev/shm',
   '--remount-ro', '/dev',
   '--size', work, '--tmpfs', '/tmp',
+  '--remount-ro', '/',
   '--chdir', '/tmp',
   '--', python, '-I', '-B', '-u', '/pycell/agent/main.py', '--mode', mode,
 ];
