@@ -1,4 +1,5 @@
-import { chmodSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readStat } from '../monitor/procfs.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,8 +13,14 @@ export interface RuntimeDir {
   dispose(): void;
 }
 
-export function makeRuntimeDir(agentSource: string): RuntimeDir {
-  const path = mkdtempSync(join(tmpdir(), 'pycell-'));
+const PREFIX = 'pycell-';
+const OWNER_FILE = 'owner';
+
+export function makeRuntimeDir(agentSource: string, parent = tmpdir()): RuntimeDir {
+  removeStaleRuntimeDirs(parent);
+  const path = mkdtempSync(join(parent, PREFIX));
+  const self = readStat(process.pid);
+  writeFileSync(join(path, OWNER_FILE), `${process.pid} ${self?.startTime ?? 0}\n`);
   const agentDir = join(path, 'agent');
   cpSync(agentSource, agentDir, {
     recursive: true,
@@ -31,4 +38,32 @@ function makeReadable(path: string): void {
   } else {
     chmodSync(path, 0o644);
   }
+}
+
+/**
+ * A broker killed with SIGKILL cannot remove its runtime dir; the next broker does. A dir is stale when
+ * the process named in its owner file (pid + start time, so a reused pid does not count) is gone.
+ */
+export function removeStaleRuntimeDirs(parent: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((name) => name.startsWith(PREFIX));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const path = join(parent, name);
+    try {
+      if (statSync(path).uid !== process.getuid?.()) continue;
+      const [pid, startTime] = readFileSync(join(path, OWNER_FILE), 'utf8').trim().split(' ').map(Number);
+      const owner = readStat(pid!);
+      if (owner && owner.startTime === startTime) continue;
+      rmSync(path, { recursive: true, force: true });
+      removed.push(path);
+    } catch {
+      // not one of ours (no owner file), or already gone
+    }
+  }
+  return removed;
 }

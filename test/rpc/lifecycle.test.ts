@@ -95,6 +95,12 @@ describe('lifecycle over real stdio', function () {
     served.child.kill('SIGKILL');
     await served.exit;
     assert.ok(await waitFor(() => processesMentioning(served.runtime).length === 0, 2000), `sandbox processes outlived the broker: ${processesMentioning(served.runtime).join(', ')}`);
+    // Its runtime dir could not be removed by a dead broker: the next broker removes it.
+    assert.equal(existsSync(served.runtime), true);
+    const next = await started();
+    assert.equal(existsSync(served.runtime), false, 'the next broker removed the stale runtime dir');
+    next.child.kill('SIGTERM');
+    await next.exit;
   });
 
   it('refuses to start without a usable bubblewrap, pointing to pycell doctor', async () => {
