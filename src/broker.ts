@@ -13,6 +13,7 @@ import { makeLaunchSpec, type Isolation, type LaunchSpec } from './sandbox/launc
 import { probeHost, trialSandbox, type HostProbe } from './sandbox/probe.js';
 import { toRlimits } from './sandbox/rlimits.js';
 import { makeRuntimeDir, type RuntimeDir } from './sandbox/runtime.js';
+import { closeInheritedFds } from './sandbox/fds.js';
 import { SandboxWorker, type RunHooks } from './worker/worker.js';
 
 export const AGENT_SOURCE = fileURLToPath(new URL('../../python-agent', import.meta.url));
@@ -38,6 +39,8 @@ export async function sandboxProblem(probe: HostProbe, spec: LaunchSpec | undefi
 
 /** The composition root: probe the host once, then config → monitor, pool → the broker's operations. */
 export async function createBroker(config: Config, log: Logger): Promise<Broker> {
+  const closed = closeInheritedFds();
+  if (closed.length > 0) log.warn({ closed }, 'closed inherited file descriptors so they cannot reach a sandbox');
   const probe = await probeHost({ bwrap: config.bwrap, python: config.python });
   if ('error' in probe.python) throw new BrokerError(ErrorCode.SandboxUnavailable, `${probe.python.error} (run "pycell doctor")`);
   const python = probe.python;

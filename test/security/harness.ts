@@ -30,7 +30,8 @@ export interface StartOptions {
   /**
    * A host file the broker process inherits, open for reading at this fd number WITHOUT close-on-exec,
    * as a supervisor script or editor that leaks a descriptor into its children leaves it (node's own
-   * stdio option marks such fds close-on-exec, so a `sh -c 'exec N<file node …'` wrapper starts it).
+   * stdio option, and node itself for fds below 10, mark such fds close-on-exec: a small exec wrapper
+   * opens it). Pick an fd of 10 or more.
    * Otherwise spawnBroker itself is used.
    */
   readonly leakedFile?: { readonly fd: number; readonly path: string };
@@ -56,9 +57,11 @@ export async function startBroker(options: StartOptions = {}): Promise<SecurityB
   if (options.leakedFile) {
     const { fd, path } = options.leakedFile;
     assert.ok(Number.isInteger(fd) && fd > 2 && fd < 1000);
-    const child = spawn('/bin/sh', ['-c', `exec ${fd}<"$PYCELL_LEAKED_FILE" "$@"`, 'sh', process.execPath, cliPath(), 'serve', '--stdio', ...args], {
+    // A tiny exec wrapper: opens the file inheritable at fd, then becomes the broker (same pid).
+    const wrapper = 'import os, sys\nf = os.open(sys.argv[1], os.O_RDONLY)\nos.dup2(f, int(sys.argv[2]), inheritable=True)\nos.close(f)\nos.execv(sys.argv[3], sys.argv[3:])';
+    const child = spawn('/usr/bin/python3', ['-I', '-c', wrapper, path, String(fd), process.execPath, cliPath(), 'serve', '--stdio', ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...(options.env ?? process.env), PYCELL_LEAKED_FILE: path },
+      env: options.env ?? process.env,
     });
     const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
     connection.listen();
