@@ -14,6 +14,7 @@ import { probeHost, trialSandbox, type HostProbe } from './sandbox/probe.js';
 import { toRlimits } from './sandbox/rlimits.js';
 import { makeRuntimeDir, type RuntimeDir } from './sandbox/runtime.js';
 import { closeInheritedFds } from './sandbox/fds.js';
+import { ARCHES, seccompProgram } from './sandbox/seccomp.js';
 import { SandboxWorker, type RunHooks } from './worker/worker.js';
 
 export const AGENT_SOURCE = fileURLToPath(new URL('../../python-agent', import.meta.url));
@@ -28,13 +29,14 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-/** Why this host cannot sandbox, in words (with the likely fix), or undefined when a real trial sandbox worked. */
-export async function sandboxProblem(probe: HostProbe, spec: LaunchSpec | undefined): Promise<string | undefined> {
-  if ('error' in probe.bwrap) return probe.bwrap.error;
-  if (!spec || 'error' in probe.python) return 'no interpreter to run';
+/** Why this host cannot sandbox (with the likely fix), or what a real trial sandbox confirmed. */
+export async function trySandbox(probe: HostProbe, spec: LaunchSpec | undefined): Promise<{ problem: string; seccompConfirmed: false } | { problem: undefined; seccompConfirmed: boolean }> {
+  if ('error' in probe.bwrap) return { problem: probe.bwrap.error, seccompConfirmed: false };
+  if (!spec || 'error' in probe.python) return { problem: 'no interpreter to run', seccompConfirmed: false };
   const trial = await trialSandbox(spec, probe.python.executable);
-  if (!trial) return undefined;
-  return probe.userns.ok ? trial : `${trial} (likely cause: ${probe.userns.detail}; fix: ${probe.userns.fix})`;
+  if (trial.ok) return { problem: undefined, seccompConfirmed: trial.seccompConfirmed };
+  const problem = probe.userns.ok ? trial.error : `${trial.error} (likely cause: ${probe.userns.detail}; fix: ${probe.userns.fix})`;
+  return { problem, seccompConfirmed: false };
 }
 
 /** The composition root: probe the host once, then config → monitor, pool → the broker's operations. */
@@ -46,10 +48,11 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   const python = probe.python;
   const runtime: RuntimeDir = makeRuntimeDir(AGENT_SOURCE);
   const user = probe.runningAsRoot ? config.sandboxUser : undefined;
-  const facts = { python: { executable: python.executable, prefixes: python.prefixes }, rootEntries: probe.rootEntries, agentDir: runtime.agentDir };
+  const arch = ARCHES[process.arch];
+  const facts = { python: { executable: python.executable, prefixes: python.prefixes }, rootEntries: probe.rootEntries, agentDir: runtime.agentDir, ...(arch ? { seccomp: seccompProgram(arch) } : {}) };
   const policy = { network: config.network, workspaceBytes: config.workspaceBytes, shmBytes: config.shmBytes, extraReadOnly: [], mode: 'single' as const };
   const sandboxed = 'error' in probe.bwrap ? undefined : makeLaunchSpec({ kind: 'sandbox', bwrapPath: probe.bwrap.path }, policy, facts, user);
-  const problem = await sandboxProblem(probe, sandboxed);
+  const { problem, seccompConfirmed } = await trySandbox(probe, sandboxed);
   if (problem && !config.allowWeakIsolation) {
     runtime.dispose();
     throw new BrokerError(ErrorCode.SandboxUnavailable, `cannot sandbox on this host: ${problem}. Run "pycell doctor"; to run code without a sandbox anyway, start with --allow-weak-isolation`);
@@ -66,7 +69,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     makeWorker: () => new SandboxWorker(spec, { monitor, log, startTimeoutMs: 10_000, maxControlLineBytes: 16 * 1024 * 1024, maxControlBytes: 64 * 1024 * 1024 }),
   });
   pool.start();
-  const report = isolationReport(probe, isolation, config, user?.uid ?? process.getuid?.() ?? null);
+  const report = isolationReport(probe, isolation, config, user?.uid ?? process.getuid?.() ?? null, isolation.kind === 'sandbox' && seccompConfirmed);
   let closing: Promise<void> | undefined;
 
   return {
@@ -94,7 +97,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
 }
 
 /** What initialize and doctor claim: only what the probe and the argv actually give. */
-function isolationReport(probe: HostProbe, isolation: Isolation, config: Config, sandboxUid: number | null): IsolationReport {
+function isolationReport(probe: HostProbe, isolation: Isolation, config: Config, sandboxUid: number | null, seccomp: boolean): IsolationReport {
   const sandboxed = isolation.kind === 'sandbox';
   const warnings: string[] = [];
   if (!sandboxed) warnings.push('weak isolation: code runs as a plain process with rlimits only; no namespaces, no filesystem or network isolation');
@@ -107,7 +110,9 @@ function isolationReport(probe: HostProbe, isolation: Isolation, config: Config,
     nestedUserNamespaces: !sandboxed,
     sandboxUid,
     network: sandboxed && config.network === 'none' ? 'none' : 'host',
-    seccomp: { active: false, note: probe.seccomp.detail },
+    seccomp: seccomp
+      ? { active: true, note: 'confirmed by a trial sandbox: only the native syscall ABI (others are killed); socket families other than AF_UNIX, AF_INET, AF_INET6 fail with EPERM. Not yet the full deny list (ptrace, io_uring, mount API…)' }
+      : { active: false, note: probe.seccomp.detail },
     cgroups: { active: false, note: probe.cgroupV2.detail },
     rlimits: ['CPU', 'AS', 'NPROC', 'FSIZE', 'NOFILE', 'CORE', 'STACK'],
     monitor: { intervalMs: config.monitorIntervalMs, enforces: ['cpuMs', 'memoryBytes (sum of the process tree RSS)'] },

@@ -13,7 +13,6 @@ export async function doctor(config: Config, say: (line: string) => void): Promi
   say(`${mark(probe.userns.ok)} user namespaces: ${probe.userns.detail}${probe.userns.fix ? `\n     fix: ${probe.userns.fix}` : ''}`);
   if ('error' in probe.python) say(`${mark(false)} python: ${probe.python.error}\n     fix: install python3 or pass --python PATH`);
   else say(`${mark(true)} python ${probe.python.version} at ${probe.python.executable} (prefixes: ${probe.python.prefixes.join(', ')})`);
-  say(`info seccomp: ${probe.seccomp.detail}`);
   say(`info cgroup v2: ${probe.cgroupV2.detail}`);
   say(`info broker runs as ${probe.runningAsRoot ? `root: sandboxes run as uid ${config.sandboxUser.uid}` : `uid ${process.getuid?.()}: sandboxes run as that uid`}`);
   if ('error' in probe.bwrap || 'error' in probe.python) {
@@ -27,6 +26,7 @@ export async function doctor(config: Config, say: (line: string) => void): Promi
       const result = await broker.execute({ code: 'import os\nprint(os.getuid(), os.getpid(), len(os.listdir("/")))' }, config.limits.defaults, {});
       const ok = result.status === 'ok';
       say(`${mark(ok)} trial run in a sandbox: ${ok ? `uid, pid, root entries = ${result.stdout.trim()}` : `${result.status}: ${result.message ?? result.stderr}`}`);
+      say(`info seccomp filter: ${broker.isolation.seccomp.active ? 'active' : 'not active'} (${broker.isolation.seccomp.note})`);
       say(ok ? 'result: this host can sandbox' : 'result: sandboxes start but cannot run code');
       return ok ? 0 : 1;
     } finally {

@@ -1,4 +1,4 @@
-import { SANDBOX_AGENT_DIR, SANDBOX_HOSTNAME, SANDBOX_WORKDIR, sandboxEnv, type HostFacts, type SandboxPolicy } from './policy.js';
+import { SANDBOX_AGENT_DIR, SECCOMP_FD, SANDBOX_HOSTNAME, SANDBOX_WORKDIR, sandboxEnv, type HostFacts, type SandboxPolicy } from './policy.js';
 
 /**
  * Projects policy + host facts onto bubblewrap's argv (everything after the bwrap path).
@@ -16,6 +16,7 @@ export function toBwrapArgv(policy: SandboxPolicy, facts: HostFacts): string[] {
     '--new-session',
     '--hostname', SANDBOX_HOSTNAME,
     '--cap-drop', 'ALL',
+    ...(facts.seccomp ? ['--seccomp', String(SECCOMP_FD)] : []),
     '--clearenv',
   ];
   for (const [key, value] of Object.entries(sandboxEnv)) args.push('--setenv', key, value);

@@ -11,6 +11,8 @@ export interface LaunchSpec {
   readonly user?: { readonly uid: number; readonly gid: number };
   /** Weak isolation only: the worker needs a private host directory as its working directory. */
   readonly needsHostWorkdir: boolean;
+  /** Bytes to hand over on fd 5 (the seccomp filter bwrap reads), when there are any. */
+  readonly fd5?: Buffer;
 }
 
 export type Isolation = { readonly kind: 'sandbox'; readonly bwrapPath: string } | { readonly kind: 'weak' };
@@ -18,7 +20,7 @@ export type Isolation = { readonly kind: 'sandbox'; readonly bwrapPath: string }
 /** Pure: isolation + policy + facts → the one way this worker kind is started. Never a shell. */
 export function makeLaunchSpec(isolation: Isolation, policy: SandboxPolicy, facts: HostFacts, user: LaunchSpec['user']): LaunchSpec {
   if (isolation.kind === 'sandbox') {
-    return { file: isolation.bwrapPath, args: toBwrapArgv(policy, facts), env: sandboxEnv, user, needsHostWorkdir: false };
+    return { file: isolation.bwrapPath, args: toBwrapArgv(policy, facts), env: sandboxEnv, user, needsHostWorkdir: false, ...(facts.seccomp ? { fd5: facts.seccomp } : {}) };
   }
   return {
     file: facts.python.executable,

@@ -21,7 +21,12 @@ export interface HostFacts {
   readonly rootEntries: readonly ({ readonly path: string; readonly symlink: string } | { readonly path: string; readonly dir: true })[];
   /** Host directory holding a copy of python-agent/, readable by the sandbox uid. */
   readonly agentDir: string;
+  /** The compiled seccomp filter for this machine's architecture, or undefined where none is known. */
+  readonly seccomp?: Buffer;
 }
+
+/** The descriptor bubblewrap reads the seccomp filter from (right after the agent's 0-4; bwrap closes it). */
+export const SECCOMP_FD = 5;
 
 /** The environment inside the sandbox, and the one bwrap itself is started with (its init shows it in /proc/1/environ). */
 export const sandboxEnv: Readonly<Record<string, string>> = Object.freeze({

@@ -107,7 +107,7 @@ function probeCgroupV2(): HostProbe['cgroupV2'] {
 function probeSeccomp(): HostProbe['seccomp'] {
   const status = readText('/proc/self/status') ?? '';
   const available = /^Seccomp:\s*\d/m.test(status);
-  return { available, detail: available ? 'kernel supports seccomp; pycell does not install a filter yet' : 'kernel does not report seccomp support' };
+  return { available, detail: available ? 'kernel supports seccomp, but no filter was confirmed in a trial sandbox' : 'kernel does not report seccomp support' };
 }
 
 /** All host I/O the sandbox layer needs, done once at start-up. */
@@ -124,19 +124,33 @@ export async function probeHost(options: { bwrap: string; python: string }): Pro
   };
 }
 
+/** What the trial sandbox showed: whether it ran, and whether the seccomp filter answered as it should. */
+export type Trial = { readonly ok: true; readonly seccompConfirmed: boolean } | { readonly ok: false; readonly error: string };
+
+/** Inside the trial: an AF_VSOCK socket must fail with EPERM when the filter is in force. */
+const TRIAL_CODE = [
+  'import errno, socket',
+  'try:',
+  '    socket.socket(40, socket.SOCK_STREAM).close()',
+  '    print("seccomp=absent")',
+  'except OSError as e:',
+  '    print("seccomp=" + ("confirmed" if e.errno == errno.EPERM else "absent"))',
+].join('\n');
+
 /**
- * Starts one real sandbox with the broker's exact argv, running `python -I -c pass` instead of the agent.
- * Sysctls only hint (an AppArmor profile can allow bwrap while the restriction is on); this is the proof.
- * Resolves with bubblewrap's own error text, or undefined when the sandbox worked.
+ * Starts one real sandbox with the broker's exact argv, running a few lines of Python instead of the
+ * agent. Sysctls only hint (an AppArmor profile can allow bwrap while the restriction is on); this is
+ * the proof, and the only ground on which initialize may call the seccomp filter active.
  */
-export async function trialSandbox(spec: LaunchSpec, python: string): Promise<string | undefined> {
+export async function trialSandbox(spec: LaunchSpec, python: string): Promise<Trial> {
   const separator = spec.args.indexOf('--');
-  const args = [...spec.args.slice(0, separator + 1), python, '-I', '-c', 'pass'];
+  const args = [...spec.args.slice(0, separator + 1), python, '-I', '-c', TRIAL_CODE];
   const run = await execa(spec.file, args, {
-    env: spec.env, extendEnv: false, reject: false, timeout: 10_000, stdin: 'ignore',
+    env: spec.env, extendEnv: false, reject: false, timeout: 10_000,
+    stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', spec.fd5 ? new Uint8Array(spec.fd5) : 'ignore'],
     ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
   });
-  if (run.exitCode === 0) return undefined;
+  if (run.exitCode === 0) return { ok: true, seccompConfirmed: run.stdout.includes('seccomp=confirmed') };
   const how = run.timedOut ? 'timed out' : run.signal ? `was killed by ${run.signal}` : `exited with code ${run.exitCode}`;
-  return `a trial sandbox ${how}: ${(run.stderr || run.stdout).trim().slice(0, 1000) || 'no output'}`;
+  return { ok: false, error: `a trial sandbox ${how}: ${(run.stderr || run.stdout).trim().slice(0, 1000) || 'no output'}` };
 }

@@ -2,6 +2,7 @@ import { execa, type ResultPromise } from 'execa';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { LaunchSpec } from '../sandbox/launch.js';
 
 /** The broker's ends of a worker's five descriptors (protocol/agent.md). */
@@ -28,7 +29,7 @@ export function spawnWorker(spec: LaunchSpec): Spawned {
     env = { ...env, HOME: workdir, TMPDIR: workdir };
   }
   const child = execa(spec.file, [...spec.args], {
-    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+    stdio: spec.fd5 ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
     env,
     extendEnv: false,
     buffer: false,
@@ -36,6 +37,11 @@ export function spawnWorker(spec: LaunchSpec): Spawned {
     cwd: workdir,
     detached: spec.needsHostWorkdir,
     ...(spec.user ? { uid: spec.user.uid, gid: spec.user.gid } : {}),
-  }) as WorkerProcess;
+  }) as unknown as WorkerProcess;
+  if (spec.fd5) {
+    const fd5 = (child.stdio as unknown as Writable[])[5]!;
+    fd5.on('error', () => undefined);
+    fd5.end(spec.fd5);
+  }
   return { child, groupKill: spec.needsHostWorkdir, cleanup: () => workdir && rmSync(workdir, { recursive: true, force: true }) };
 }

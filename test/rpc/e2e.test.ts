@@ -20,7 +20,8 @@ describe('pycell serve end to end (real stdio, vscode-jsonrpc client, real sandb
     assert.equal(capabilities.isolation.mode, 'sandbox');
     assert.equal(capabilities.isolation.bubblewrap?.version, version);
     assert.equal(capabilities.isolation.network, 'none');
-    assert.equal(capabilities.isolation.seccomp.active, false, 'no seccomp filter is installed yet, so none may be claimed');
+    assert.equal(capabilities.isolation.seccomp.active, true, 'the trial sandbox confirmed the filter on this host');
+    assert.match(capabilities.isolation.seccomp.note, /^confirmed by a trial sandbox/);
     assert.deepEqual(capabilities.limits.defaults, { timeoutMs: 10_000, cpuMs: 10_000, memoryBytes: 256 * 2 ** 20, maxProcesses: 32, maxOutputBytes: 2 ** 20, maxFileBytes: 16 * 2 ** 20 });
     const python = execFileSync(capabilities.python.executable, ['-c', 'import platform; print(platform.python_version())'], { encoding: 'utf8' }).trim();
     assert.equal(capabilities.python.version, python);
