@@ -30,7 +30,8 @@ export function toBwrapArgv(policy: SandboxPolicy, facts: HostFacts): string[] {
   }
   for (const bind of policy.extraReadOnly) args.push('--ro-bind', bind.source, bind.dest);
   args.push('--ro-bind', facts.agentDir, SANDBOX_AGENT_DIR);
-  args.push('--proc', '/proc');
+  // /proc/sys of the sandbox's own namespaces would be writable (kernel.shm*, pid_max…): read-only.
+  args.push('--proc', '/proc', '--remount-ro', '/proc');
   args.push('--dev', '/dev');
   // /dev is a tmpfs of bwrap's with no size: only a sized /dev/shm stays writable.
   args.push('--size', String(policy.shmBytes), '--tmpfs', '/dev/shm');

@@ -48,6 +48,7 @@ const head = (net: boolean): string[] => [
 /** Everything every sandbox ends with: /proc, a read-only /dev with a sized /dev/shm, a sized /tmp, a read-only root, the command. */
 const tail = (shm: string, work: string, python: string, mode: string): string[] => [
   '--proc', '/proc',
+  '--remount-ro', '/proc',
   '--dev', '/dev',
   '--size', shm, '--tmpfs', '/dev/shm',
   '--remount-ro', '/dev',
