@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
-import { BrokerError } from '../src/errors.js';
 import { checkFiles, checkWorkspacePath, decodeBase64 } from '../src/files.js';
+import { throwsInvalid } from './helpers/assertions.js';
 
-function throwsInvalid(fn: () => unknown, message: string, data: { field: string; value: unknown }): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof BrokerError, `not a BrokerError: ${String(error)}`);
-    assert.equal(error.code, -32602);
-    assert.equal(error.message, message);
-    assert.deepEqual(error.data, data);
-    return true;
-  });
-}
 
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
 

@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
-import { BrokerError } from '../src/errors.js';
 import { checkLimit, resolveLimits } from '../src/limits.js';
 import type { Limits } from '../src/protocol/limits.js';
+import { throwsInvalid } from './helpers/assertions.js';
 
 const MiB = 1024 * 1024;
 const defaults: Limits = { timeoutMs: 10_000, cpuMs: 10_000, memoryBytes: 256 * MiB, maxProcesses: 32, maxOutputBytes: 1 * MiB, maxFileBytes: 16 * MiB };
 const maximums: Limits = { timeoutMs: 300_000, cpuMs: 300_000, memoryBytes: 4096 * MiB, maxProcesses: 256, maxOutputBytes: 64 * MiB, maxFileBytes: 1024 * MiB };
 
-/** Asserts that fn throws -32602 with exactly this message and data. */
-function throwsInvalid(fn: () => unknown, message: string, data: { field: string; value: unknown }): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof BrokerError, `not a BrokerError: ${String(error)}`);
-    assert.equal(error.code, -32602);
-    assert.equal(error.message, message);
-    assert.deepEqual(error.data, data);
-    return true;
-  });
-}
 
 describe('limits checkLimit', () => {
   const f = 'limits.timeoutMs';

@@ -3,16 +3,8 @@ import { BrokerError } from '../../src/errors.js';
 import { executeParamsSchema, MAX_CODE_LENGTH } from '../../src/protocol/execute.js';
 import { initializeParamsSchema } from '../../src/protocol/lifecycle.js';
 import { parseParams } from '../../src/rpc/validate.js';
+import { throwsInvalid } from '../helpers/assertions.js';
 
-function throwsInvalid(fn: () => unknown, message: string, data: { field: string; value: unknown }): void {
-  assert.throws(fn, (error: unknown) => {
-    assert.ok(error instanceof BrokerError, `not a BrokerError: ${String(error)}`);
-    assert.equal(error.code, -32602);
-    assert.equal(error.message, message);
-    assert.deepEqual(error.data, data);
-    return true;
-  });
-}
 
 describe('rpc/validate parseParams', () => {
   describe('accepts and returns the parsed params', () => {

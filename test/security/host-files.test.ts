@@ -133,55 +133,18 @@ emit({'writes': out, 'rootBytes': st.f_blocks * st.f_frsize, 'tmpOk': open('/tmp
     assert.deepEqual(succeeded, [], `writes outside the working directory succeeded (the root filesystem is ${data.rootBytes} bytes): ${JSON.stringify(data.writes)}`);
   });
 
-  it(`the working directory /tmp is a tmpfs of workspaceBytes (${config.workspaceBytes / MiB} MiB): filling it ends in ENOSPC`, async () => {
-    const code = guarded(String.raw`
-import os, errno
-st = os.statvfs('/tmp')
+  /** Fills a mount with 1 MiB writes until the kernel says ENOSPC; refuses unless the mount is the sandbox's small one. */
+  const fillCode = (path: string, size: number): string => guarded(String.raw`
+import os, json
+st = os.statvfs(PATH)
 total = st.f_blocks * st.f_frsize
-if total > 4 * WORKSPACE:
-    print('REFUSED: /tmp is %d bytes, not the sandbox workspace' % total)
-    os._exit(99)
-written, failure = 0, None
-for i in range(CAP // (8 << 20)):
-    try:
-        with open('/tmp/fill-%d' % i, 'wb') as f:
-            for _ in range(8):
-                f.write(b'x' * (1 << 20))
-                f.flush()
-                written += 1 << 20
-    except OSError as e:
-        failure = e.errno
-        break
-mount = [l.split() for l in open('/proc/self/mountinfo') if l.split()[4] == '/tmp']
-print(EMIT_MARK + __import__('json').dumps({'total': total, 'written': written, 'failure': failure, 'mount': mount}))
-`)
-      .replaceAll('WORKSPACE', String(config.workspaceBytes))
-      .replace('CAP', String(config.workspaceBytes + 16 * MiB))
-      .replace('EMIT_MARK', JSON.stringify('@@PYCELL-JSON@@'));
-    const result = await broker.execute({ code, limits: { timeoutMs: 20_000 } });
-    assertGuardPassed(result);
-    assert.equal(result.status, 'ok', JSON.stringify(result).slice(0, 1000));
-    const data = JSON.parse(result.stdout.split('\n').find((l) => l.startsWith('@@PYCELL-JSON@@'))!.slice(15)) as { total: number; written: number; failure: number | null; mount: string[][] };
-    assert.equal(data.total, config.workspaceBytes);
-    assert.equal(data.failure, 28, `no ENOSPC after ${data.written} bytes`); // ENOSPC
-    assert.ok(data.written <= config.workspaceBytes, `${data.written} bytes written`);
-    assert.equal(data.mount.length, 1);
-    const mount = data.mount[0]!;
-    assert.equal(mount[mount.indexOf('-') + 1], 'tmpfs', mount.join(' '));
-  });
-
-  it(`/dev/shm is a tmpfs of shmBytes (${config.shmBytes / MiB} MiB): filling it ends in ENOSPC`, async () => {
-    const code = guarded(String.raw`
-import os
-st = os.statvfs('/dev/shm')
-total = st.f_blocks * st.f_frsize
-if total > 4 * SHM:
-    print('REFUSED: /dev/shm is %d bytes, not the sandbox one' % total)
+if total > 4 * SIZE:
+    print('REFUSED: %s is %d bytes, not the sandbox one' % (PATH, total))
     os._exit(99)
 written, failure = 0, None
 for i in range(CAP // (4 << 20)):
     try:
-        with open('/dev/shm/fill-%d' % i, 'wb') as f:
+        with open(os.path.join(PATH, 'fill-%d' % i), 'wb') as f:
             for _ in range(4):
                 f.write(b'x' * (1 << 20))
                 f.flush()
@@ -189,19 +152,33 @@ for i in range(CAP // (4 << 20)):
     except OSError as e:
         failure = e.errno
         break
-print('RESULT', total, written, failure)
+mount = [l.split() for l in open('/proc/self/mountinfo') if l.split()[4] == PATH]
+print('@@FILL@@' + json.dumps({'total': total, 'written': written, 'failure': failure, 'mount': mount}))
 `)
-      .replaceAll('SHM', String(config.shmBytes))
-      .replace('CAP', String(config.shmBytes + 8 * MiB));
-    const result = await broker.execute({ code });
-    assertGuardPassed(result);
-    const line = result.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-    assert.ok(line, JSON.stringify(result).slice(0, 1000));
-    const [total, written, failure] = line.split(' ').slice(1).map(Number);
-    assert.equal(total, config.shmBytes);
-    assert.equal(failure, 28, `no ENOSPC after ${written} bytes`);
-    assert.ok(written! <= config.shmBytes);
-  });
+    .replaceAll('PATH', JSON.stringify(path))
+    .replaceAll('SIZE', String(size))
+    .replace('CAP', String(size + 16 * MiB));
+
+  const fills: [string, string, number][] = [
+    ['the working directory /tmp', '/tmp', config.workspaceBytes],
+    ['/dev/shm', '/dev/shm', config.shmBytes],
+  ];
+  for (const [name, path, size] of fills) {
+    it(`${name} is a tmpfs of ${size / MiB} MiB: filling it ends in ENOSPC`, async () => {
+      const result = await broker.execute({ code: fillCode(path, size), limits: { timeoutMs: 20_000 } });
+      assertGuardPassed(result);
+      assert.equal(result.status, 'ok', JSON.stringify(result).slice(0, 1000));
+      const line = result.stdout.split('\n').find((l) => l.startsWith('@@FILL@@'));
+      assert.ok(line, JSON.stringify(result).slice(0, 1000));
+      const data = JSON.parse(line.slice('@@FILL@@'.length)) as { total: number; written: number; failure: number | null; mount: string[][] };
+      assert.equal(data.total, size);
+      assert.equal(data.failure, 28, `no ENOSPC after ${data.written} bytes`); // ENOSPC
+      assert.ok(data.written <= size, `${data.written} bytes written`);
+      assert.equal(data.mount.length, 1);
+      const mount = data.mount[0]!;
+      assert.equal(mount[mount.indexOf('-') + 1], 'tmpfs', mount.join(' '));
+    });
+  }
 
   it('files written by one run are gone for the next (a fresh tmpfs each time)', async () => {
     const first = await probe(broker, "open('/tmp/planted', 'w').write('x')\nemit({})");
