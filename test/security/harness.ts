@@ -221,14 +221,7 @@ export function hostProcessesMentioning(text: string): HostProc[] {
   return [...scanHost().values()].filter((p) => p.pid !== process.pid && (p.cmdline.includes(text) || p.comm.includes(text)));
 }
 
-export async function waitFor(check: () => boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, stepMs));
-  }
-  return check();
-}
+export { waitFor } from '../helpers/procs.js';
 
 /** Waits until the broker has no run in flight and no sandbox starting (the pool refilled). */
 export async function settled(broker: SecurityBroker, timeoutMs = 5000): Promise<void> {
