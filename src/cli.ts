@@ -90,9 +90,16 @@ async function serveCommand(config: Config): Promise<void> {
   const log = makeLogger(config.logLevel, config.logFile);
   const broker = await createBroker(config, log);
   const connection = connectStreams(process.stdin, process.stdout);
+  // Exit once the last answer is flushed to stdout (a write callback comes after the data is handed on).
   const stop = (code: number): void => {
-    void broker.close().then(() => process.exit(code));
+    void (async () => {
+      await broker.close();
+      for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve)); // vscode-jsonrpc writes from setImmediate
+      process.stdout.write('', () => process.exit(code));
+    })();
   };
+  process.stdout.on('error', () => undefined); // a client that closed our stdout: answers are dropped, not fatal
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection (kept serving)'));
   serve(connection, broker, log, stop);
   process.on('SIGTERM', () => stop(0));
   process.on('SIGINT', () => stop(130));

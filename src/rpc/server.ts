@@ -21,12 +21,28 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
   let phase: Phase = 'uninitialized';
   let defaults: Limits = broker.config.limits.defaults;
   let exiting = false;
+  let closed = false;
+  const inFlight = new Set<Promise<unknown>>();
 
+  /** Every request in flight is answered (runs end "cancelled") and written before the process may end. */
   const exit = async (): Promise<void> => {
     if (exiting) return;
     exiting = true;
     await broker.close();
+    await Promise.allSettled([...inFlight]);
+    // vscode-jsonrpc writes each message from setImmediate: let the last answers reach the stream.
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
     onExit(phase === 'shutdown' ? 0 : 1);
+  };
+
+  /** A notification to a client that is gone (EPIPE, stdin closed) is dropped; it must never end the broker. */
+  const notify = (method: string, params: unknown): void => {
+    if (closed) return;
+    try {
+      connection.sendNotification(method, params).catch(() => undefined);
+    } catch {
+      // the connection closed between the check and the send
+    }
   };
 
   const handlers = new Map<string, Handler>([
@@ -60,8 +76,8 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
       return broker.execute(params, defaults, {
         signal,
         ...(token_ === undefined ? {} : {
-          onOutput: (stream, text) => void connection.sendNotification(ExecuteOutput.method, { token: token_, stream, text }),
-          onDisplay: (data) => void connection.sendNotification(ExecuteDisplay.method, { token: token_, data }),
+          onOutput: (stream, text) => notify(ExecuteOutput.method, { token: token_, stream, text }),
+          onDisplay: (data) => notify(ExecuteDisplay.method, { token: token_, data }),
         }),
       });
     }],
@@ -75,7 +91,14 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
     }]),
   ]);
 
-  connection.onRequest(async (method: string, raw: unknown, token: CancellationToken) => {
+  connection.onRequest((method: string, raw: unknown, token: CancellationToken) => {
+    const answer = respond(method, raw, token);
+    inFlight.add(answer);
+    void answer.finally(() => inFlight.delete(answer));
+    return answer;
+  });
+
+  const respond = async (method: string, raw: unknown, token: CancellationToken): Promise<unknown> => {
     try {
       const name = method.slice(0, 100);
       if (phase === 'uninitialized' && method !== Initialize.method) throw new BrokerError(ErrorCode.NotInitialized, `${name} before initialize`);
@@ -87,11 +110,14 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
       if (!(error instanceof BrokerError)) log.error({ err: error, method }, 'request failed');
       return toResponseError(error);
     }
-  });
+  };
 
   connection.onNotification((method: string) => {
     if (method === Exit.method) void exit();
   });
-  connection.onClose(() => void exit());
+  connection.onClose(() => {
+    closed = true;
+    void exit();
+  });
   connection.onError(([error]) => log.warn({ err: error }, 'connection error'));
 }

@@ -5,6 +5,7 @@ import { TolerantMessageReader } from './reader.js';
 /** A JSON-RPC connection over a pair of streams (the broker's stdin/stdout), with tolerant framing. */
 export function connectStreams(input: Readable, output: Writable): MessageConnection {
   const writer = new StreamMessageWriter(output, 'utf-8');
-  const reader = new TolerantMessageReader(input, (response) => void writer.write(response));
+  // A reply to a client that is gone is dropped (EPIPE must not become an unhandled rejection).
+  const reader = new TolerantMessageReader(input, (response) => void writer.write(response).catch(() => undefined));
   return createMessageConnection(reader, writer);
 }

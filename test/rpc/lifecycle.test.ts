@@ -148,3 +148,32 @@ describe('lifecycle over real stdio', function () {
     }
   });
 });
+
+describe('endings answer what is in flight, and a vanished client never ends the broker by a crash', function () {
+  this.timeout(20_000);
+
+  for (const ending of ['exit notification', 'end of stdin', 'SIGTERM'] as const) {
+    it(`${ending}: every running and queued execute is answered before the process ends`, async () => {
+      const served = serve();
+      await served.connection.sendRequest('initialize', {});
+      const answers = Array.from({ length: 4 }, () =>
+        served.connection.sendRequest<{ status: string }>('execute', { code: 'import time\ntime.sleep(30)' }).then((r) => r.status, (e: Error) => `rejected: ${e.message}`));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      if (ending === 'exit notification') await served.connection.sendNotification('exit');
+      else if (ending === 'end of stdin') served.child.stdin!.end();
+      else served.child.kill('SIGTERM');
+      assert.deepEqual(await Promise.all(answers), ['cancelled', 'cancelled', 'cancelled', 'cancelled']);
+      assert.equal((await served.exit).signal, null);
+    });
+  }
+
+  it('a client that closes the broker\'s stdout mid-stream: the broker cleans up and exits 1, no crash, nothing left', async () => {
+    const served = await started();
+    void served.connection.sendRequest('execute', { code: 'import time\nfor i in range(200):\n    print(i, flush=True)\n    time.sleep(0.01)', outputToken: 'x' }).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    served.child.stdout!.destroy(); // EPIPE on every further write: the client is gone
+    // An uncaught EPIPE would end the process before its cleanup, leaving the runtime dir and sandboxes behind.
+    assert.deepEqual(await served.exit, { code: 1, signal: null });
+    await assertNothingLeft(served.runtime);
+  });
+});
