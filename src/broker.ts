@@ -111,7 +111,7 @@ function isolationReport(probe: HostProbe, isolation: Isolation, config: Config,
     sandboxUid,
     network: sandboxed && config.network === 'none' ? 'none' : 'host',
     seccomp: seccomp
-      ? { active: true, note: 'confirmed by a trial sandbox: only the native syscall ABI (others are killed); socket families other than AF_UNIX, AF_INET, AF_INET6 fail with EPERM. Not yet the full deny list (ptrace, io_uring, mount API…)' }
+      ? { active: true, note: 'confirmed by a trial sandbox: only the native syscall ABI (others are killed); socket families other than AF_UNIX, AF_INET, AF_INET6 and every io_uring call fail with EPERM. Not yet the full deny list (ptrace, mount API, keyrings…)' }
       : { active: false, note: probe.seccomp.detail },
     cgroups: { active: false, note: probe.cgroupV2.detail },
     rlimits: ['CPU', 'AS', 'NPROC', 'FSIZE', 'NOFILE', 'CORE', 'STACK'],

@@ -127,14 +127,17 @@ export async function probeHost(options: { bwrap: string; python: string }): Pro
 /** What the trial sandbox showed: whether it ran, and whether the seccomp filter answered as it should. */
 export type Trial = { readonly ok: true; readonly seccompConfirmed: boolean } | { readonly ok: false; readonly error: string };
 
-/** Inside the trial: an AF_VSOCK socket must fail with EPERM when the filter is in force. */
+/** Inside the trial: an AF_VSOCK socket and io_uring_setup must both fail with EPERM when the filter is in force. */
 const TRIAL_CODE = [
-  'import errno, socket',
+  'import ctypes, errno, socket',
   'try:',
   '    socket.socket(40, socket.SOCK_STREAM).close()',
-  '    print("seccomp=absent")',
+  '    vsock = False',
   'except OSError as e:',
-  '    print("seccomp=" + ("confirmed" if e.errno == errno.EPERM else "absent"))',
+  '    vsock = e.errno == errno.EPERM',
+  'libc = ctypes.CDLL(None, use_errno=True)',
+  'ring = libc.syscall(425, 1, ctypes.create_string_buffer(120)) == -1 and ctypes.get_errno() == errno.EPERM',
+  'print("seccomp=" + ("confirmed" if vsock and ring else "absent"))',
 ].join('\n');
 
 /**

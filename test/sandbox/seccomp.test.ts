@@ -12,27 +12,33 @@ const KILL = 0x80000000;
 
 const expected: Record<string, Instruction[]> = {
   x64: [
-    [LD, 0, 0, 4], //          0 arch
-    [JEQ, 0, 11, 0xc000003e], // 1 not x86-64 → 13 kill
-    [LD, 0, 0, 0], //          2 nr
-    [JGE, 9, 0, 0x40000000], // 3 x32 → 13 kill
-    [JEQ, 2, 0, 41], //         4 socket → 7
-    [JEQ, 1, 0, 53], //         5 socketpair → 7
-    [RET, 0, 0, ALLOW], //      6
-    [LD, 0, 0, 16], //          7 args[0], the family
-    [JEQ, 3, 0, 1], //          8 AF_UNIX → 12
-    [JEQ, 2, 0, 2], //          9 AF_INET → 12
-    [JEQ, 1, 0, 10], //        10 AF_INET6 → 12
-    [RET, 0, 0, EPERM], //     11
-    [RET, 0, 0, ALLOW], //     12
-    [RET, 0, 0, KILL], //      13
+    [LD, 0, 0, 4], //           0 arch
+    [JEQ, 0, 14, 0xc000003e], // 1 not x86-64 → 16 kill
+    [LD, 0, 0, 0], //           2 nr
+    [JGE, 12, 0, 0x40000000], // 3 x32 → 16 kill
+    [JEQ, 9, 0, 425], //        4 io_uring_setup → 14 EPERM
+    [JEQ, 8, 0, 426], //        5 io_uring_enter → 14
+    [JEQ, 7, 0, 427], //        6 io_uring_register → 14
+    [JEQ, 2, 0, 41], //         7 socket → 10
+    [JEQ, 1, 0, 53], //         8 socketpair → 10
+    [RET, 0, 0, ALLOW], //      9
+    [LD, 0, 0, 16], //         10 args[0], the family
+    [JEQ, 3, 0, 1], //         11 AF_UNIX → 15
+    [JEQ, 2, 0, 2], //         12 AF_INET → 15
+    [JEQ, 1, 0, 10], //        13 AF_INET6 → 15
+    [RET, 0, 0, EPERM], //     14
+    [RET, 0, 0, ALLOW], //     15
+    [RET, 0, 0, KILL], //      16
   ],
   arm64: [
     [LD, 0, 0, 4],
-    [JEQ, 0, 10, 0xc00000b7], // not aarch64 → 12 kill
+    [JEQ, 0, 13, 0xc00000b7], // not aarch64 → 15 kill
     [LD, 0, 0, 0],
-    [JEQ, 2, 0, 198], //  socket → 6
-    [JEQ, 1, 0, 199], //  socketpair → 6
+    [JEQ, 9, 0, 425], //  io_uring_setup → 13 EPERM
+    [JEQ, 8, 0, 426],
+    [JEQ, 7, 0, 427],
+    [JEQ, 2, 0, 198], //  socket → 9
+    [JEQ, 1, 0, 199], //  socketpair → 9
     [RET, 0, 0, ALLOW],
     [LD, 0, 0, 16],
     [JEQ, 3, 0, 1],
@@ -58,10 +64,10 @@ describe('sandbox/seccomp', () => {
 
   it('encodes struct sock_filter little-endian, 8 bytes each', () => {
     const bytes = seccompProgram(ARCHES.x64!);
-    assert.equal(bytes.length, 14 * 8);
-    // instruction 1: code 0x0015, jt 0, jf 11, k 0xc000003e
-    assert.deepEqual([...bytes.subarray(8, 16)], [0x15, 0x00, 0x00, 0x0b, 0x3e, 0x00, 0x00, 0xc0]);
+    assert.equal(bytes.length, 17 * 8);
+    // instruction 1: code 0x0015, jt 0, jf 14, k 0xc000003e
+    assert.deepEqual([...bytes.subarray(8, 16)], [0x15, 0x00, 0x00, 0x0e, 0x3e, 0x00, 0x00, 0xc0]);
     // the last: ret KILL_PROCESS
-    assert.deepEqual([...bytes.subarray(13 * 8)], [0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80]);
+    assert.deepEqual([...bytes.subarray(16 * 8)], [0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80]);
   });
 });

@@ -39,6 +39,12 @@ describe('security: seccomp filter', function () {
     assert.equal(result.stdout, 'EPERM\n');
   });
 
+  it('io_uring_setup → EPERM: a ring\'s IORING_OP_SOCKET would otherwise make an AF_VSOCK socket past the socket() rule', async () => {
+    const code = 'import ctypes, errno\nlibc = ctypes.CDLL(None, use_errno=True)\nfd = libc.syscall(425, 1, ctypes.create_string_buffer(120))\nprint(fd, errno.errorcode.get(ctypes.get_errno()) if fd < 0 else "ring")';
+    const result = await broker.execute({ code });
+    assert.equal(result.stdout, '-1 EPERM\n');
+  });
+
   if (process.arch === 'x64') {
     it('an x32-ABI system call kills the process (SIGSYS: exit 128+31), it does not slip past the filter', async () => {
       const code = 'import ctypes\nprint("before", flush=True)\nr = ctypes.CDLL(None).syscall(0x40000000 | 39)\nprint("after", r)';
