@@ -105,7 +105,7 @@ function isolationReport(probe: HostProbe, isolation: Isolation, config: Config,
   warnings.push('memory and process limits are per-process rlimits plus a polling monitor; no per-sandbox cgroup yet');
   return {
     mode: sandboxed ? 'sandbox' : 'weak',
-    bubblewrap: 'error' in probe.bwrap ? null : probe.bwrap,
+    bubblewrap: sandboxed && !('error' in probe.bwrap) ? probe.bwrap : null,
     namespaces: sandboxed ? ['user', 'pid', 'ipc', 'uts', 'cgroup', 'mount', ...(config.network === 'none' ? (['net'] as const) : [])] : [],
     nestedUserNamespaces: !sandboxed,
     sandboxUid,

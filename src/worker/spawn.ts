@@ -24,7 +24,7 @@ export function spawnWorker(spec: LaunchSpec): Spawned {
   let workdir: string | undefined;
   let env = spec.env;
   if (spec.needsHostWorkdir) {
-    workdir = mkdtempSync(join(tmpdir(), 'pycell-weak-'));
+    workdir = mkdtempSync(join(tmpdir(), 'pycellweak-')); // not 'pycell-': those are runtime dirs with owners
     if (spec.user) chownSync(workdir, spec.user.uid, spec.user.gid);
     env = { ...env, HOME: workdir, TMPDIR: workdir };
   }

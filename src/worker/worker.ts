@@ -88,8 +88,13 @@ export class SandboxWorker implements WorkerHandle {
     });
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-        this.spawned.cleanup();
         resolve({ exitCode: code, signal });
+        try {
+          this.spawned.cleanup();
+        } catch (error) {
+          // user code can make its weak-isolation work dir unremovable (chmod 0500 on a subdir)
+          options.log.warn({ err: error }, 'could not remove a worker\'s working directory');
+        }
       });
       // A process that outlives its parent (weak isolation) must not hold the run open through our pipes.
       child.once('exit', () => setTimeout(() => stdio.forEach((stream) => stream.destroy()), EXIT_GRACE_MS).unref());
@@ -237,6 +242,8 @@ class ActiveRun {
   private finish(exit: ExitInfo): ExecuteResult {
     const wallMs = performance.now() - this.startedAt;
     const usage = this.record ? this.options.monitor.finalSample(this.record) : { cpuMs: 0, peakMemoryBytes: 0 };
+    // Output past the budget read after the process had already exited still ends the run as output_limit.
+    if (!this.killReason && (this.output.truncated.stdout || this.output.truncated.stderr)) this.killReason = 'output_limit';
     const { status, message } = decideOutcome({ killReason: this.killReason, agentResult: this.agentResult, exitCode: exit.exitCode, signal: exit.signal, protocolProblem: this.protocolProblem });
     const { stdout, stderr } = this.output.finish();
     const trusted = status === 'ok' || status === 'error' ? this.agentResult : undefined;
