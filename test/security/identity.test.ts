@@ -196,4 +196,23 @@ emit({'opened': opened, 'tried': tried, 'ns': {n: os.readlink('/proc/self/ns/' +
     assert.notEqual(data.ns.ipc, readlinkSync('/proc/self/ns/ipc'), 'the ipc namespace is the sandbox\'s own');
     assert.notEqual(data.ns.pid, readlinkSync('/proc/self/ns/pid'), 'the pid namespace is the sandbox\'s own');
   });
+
+  it('no terminal to inject keystrokes into: TIOCSTI on every fd fails and /dev/tty cannot be opened (new session)', async () => {
+    const code = [
+      'import errno, fcntl, os, termios',
+      'out = []',
+      'for fd in range(5):',
+      '    try:',
+      '        fcntl.ioctl(fd, termios.TIOCSTI, b"x"); out.append("%d:injected" % fd)',
+      '    except OSError as e:',
+      '        out.append("%d:%s" % (fd, errno.errorcode[e.errno]))',
+      'try:',
+      '    os.open("/dev/tty", os.O_RDWR); out.append("tty:opened")',
+      'except OSError as e:',
+      '    out.append("tty:" + errno.errorcode[e.errno])',
+      'print(" ".join(out), os.getsid(0) == os.getpid())',
+    ].join('\n');
+    const result = await broker.execute({ code });
+    assert.equal(result.stdout, '0:ENOTTY 1:ENOTTY 2:ENOTTY 3:ENOTTY 4:ENOTTY tty:ENXIO False\n');
+  });
 });
