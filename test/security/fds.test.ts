@@ -21,14 +21,14 @@ describe('security: file descriptors inside the sandbox', function () {
     writeFileSync(hostFile, hostContent, { mode: 0o600 }); // root-only on the host
     broker = await startBroker({ leakedFile: { fd: 50, path: hostFile } });
     // The premise: the broker was started holding the host file at fd 50, inheritable (no O_CLOEXEC).
-    // Its defence is to close such fds at start, and its log says which; without that line, the premise
-    // (an inherited fd) did not hold and these tests would prove nothing.
-    const deadline = Date.now() + 5000;
-    while (!broker.stderr().includes('closed inherited file descriptors') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    const line = broker.stderr().split('\n').find((l) => l.includes('closed inherited file descriptors'));
-    assert.ok(line, `the broker did not report closing an inherited fd; its log: ${broker.stderr().slice(0, 500)}`);
-    assert.ok((JSON.parse(line).closed as { fd: number; target: string }[]).some((c) => c.fd === 50 && c.target === hostFile), line);
-    assert.equal(hostFds(broker.pid).get(50), undefined, 'the broker no longer holds the leaked fd');
+    // Either it still holds it (no defence: the tests below must then catch the leak), or it closed it at
+    // start and its log says so (the defence). Neither means the wrapper failed and the tests prove nothing.
+    const deadline = Date.now() + 3000;
+    const closedLine = (): string | undefined => broker.stderr().split('\n').find((l) => l.includes('closed inherited file descriptors'));
+    while (!closedLine() && hostFds(broker.pid).get(50) !== hostFile && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const line = closedLine();
+    if (line) assert.ok((JSON.parse(line).closed as { fd: number; target: string }[]).some((c) => c.fd === 50 && c.target === hostFile), line);
+    else assert.equal(hostFds(broker.pid).get(50), hostFile, 'the broker never held the leaked fd: the premise of these tests does not hold');
   });
   after(async () => {
     await broker?.close();
