@@ -24,6 +24,7 @@ operator options (serve, run, doctor):
   --bwrap PATH           bubblewrap binary (default: bwrap on PATH)
   --pool-size N          warm sandboxes kept ready (default 4)
   --max-queue N          executes that may wait for a sandbox (default 256)
+  --max-client-backlog N bytes unread by the client past which output notifications are dropped (default 8 MiB)
   --sandbox-user UID:GID host identity of sandboxes when the broker runs as root (default 65534:65534)
   --limit NAME=VALUE     default limit (timeoutMs, cpuMs, memoryBytes, maxProcesses, maxOutputBytes, maxFileBytes)
   --max-limit NAME=VALUE maximum a client may ask for
@@ -39,6 +40,7 @@ const options = {
   bwrap: { type: 'string' },
   'pool-size': { type: 'string' },
   'max-queue': { type: 'string' },
+  'max-client-backlog': { type: 'string' },
   'sandbox-user': { type: 'string' },
   limit: { type: 'string', multiple: true },
   'max-limit': { type: 'string', multiple: true },
@@ -61,6 +63,7 @@ export function configFromFlags(flags: Flags): Config {
   set('bwrap', flags.bwrap);
   set('poolSize', flags['pool-size'] === undefined ? undefined : Number(flags['pool-size']));
   set('maxQueue', flags['max-queue'] === undefined ? undefined : Number(flags['max-queue']));
+  set('maxClientBacklogBytes', flags['max-client-backlog'] === undefined ? undefined : Number(flags['max-client-backlog']));
   set('network', flags.network);
   set('allowWeakIsolation', flags['allow-weak-isolation']);
   set('logLevel', flags['log-level']);

@@ -18,6 +18,8 @@ export const configSchema = z.strictObject({
   workspaceBytes: z.number().int().min(MiB).max(64 * 1024 * MiB).default(64 * MiB),
   shmBytes: z.number().int().min(64 * 1024).max(1024 * MiB).default(16 * MiB),
   reprLimit: z.number().int().min(64).max(16 * MiB).default(64 * 1024),
+  maxClientBacklogBytes: z.number().int().min(64 * 1024).max(1024 * MiB).default(8 * MiB)
+    .describe('output-notification bytes waiting for a client that does not read, past which further ones are dropped'),
   monitorIntervalMs: z.number().int().min(5).max(10_000).default(50),
   allowWeakIsolation: z.boolean().default(false),
   network: z.enum(['none', 'host']).default('none'),

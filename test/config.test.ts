@@ -16,6 +16,7 @@ const expectedDefaults = {
   workspaceBytes: 64 * MiB, // the contract's 64 MiB of writable space
   shmBytes: 16 * MiB,
   reprLimit: 64 * 1024,
+  maxClientBacklogBytes: 8 * MiB, // a client that stops reading: output notifications stop past this
   monitorIntervalMs: 50,
   allowWeakIsolation: false,
   network: 'none',

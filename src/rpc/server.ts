@@ -36,12 +36,27 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
   };
 
   /** A notification to a client that is gone (EPIPE, stdin closed) is dropped; it must never end the broker. */
-  const notify = (method: string, params: unknown): void => {
+  /**
+   * Notification bytes handed to the writer and not yet written: vscode-jsonrpc queues each message until the
+   * one before it is written, so a client that stops reading grows this queue. Past the operator's
+   * maxClientBacklogBytes, output notifications are dropped until the client catches up; results never are
+   * (they carry the run's whole output anyway).
+   */
+  let backlog = 0;
+  let dropping = false;
+  const notify = (method: string, params: unknown, size: number): void => {
     if (closed) return;
+    if (backlog + size > broker.config.maxClientBacklogBytes) {
+      if (!dropping) log.warn({ backlog }, 'client is not reading: dropping output notifications until it catches up');
+      dropping = true;
+      return;
+    }
+    dropping = false;
+    backlog += size;
     try {
-      connection.sendNotification(method, params).catch(() => undefined);
+      connection.sendNotification(method, params).catch(() => undefined).finally(() => (backlog -= size));
     } catch {
-      // the connection closed between the check and the send
+      backlog -= size; // the connection closed between the check and the send
     }
   };
 
@@ -76,8 +91,8 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
       return broker.execute(params, defaults, {
         signal,
         ...(token_ === undefined ? {} : {
-          onOutput: (stream, text) => notify(ExecuteOutput.method, { token: token_, stream, text }),
-          onDisplay: (data) => notify(ExecuteDisplay.method, { token: token_, data }),
+          onOutput: (stream, text) => notify(ExecuteOutput.method, { token: token_, stream, text }, text.length + 80),
+          onDisplay: (data) => notify(ExecuteDisplay.method, { token: token_, data }, Object.values(data).reduce((n, v) => n + v.length, 80)),
         }),
       });
     }],

@@ -148,3 +148,38 @@ describe('malformed framing on real stdio', function () {
     assert.equal(bodies.find((b) => b.id === 4)?.result?.stdout, '42\n');
   });
 });
+
+describe('a client that stops reading', function () {
+  this.timeout(30_000);
+  it('gets no more output notifications past the backlog cap, yet every result, whole', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--log-level', 'silent', '--pool-size', '2', '--max-client-backlog', '1048576'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const frame = (value: unknown): Buffer => {
+      const body = Buffer.from(JSON.stringify(value));
+      return Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`), body]);
+    };
+    child.stdout!.pause(); // the client reads nothing until every run is over
+    child.stdin!.write(frame({ jsonrpc: '2.0', id: 0, method: 'initialize', params: {} }));
+    const runs = 6;
+    for (let id = 1; id <= runs; id++) {
+      child.stdin!.write(frame({ jsonrpc: '2.0', id, method: 'execute', params: { code: 'while True: print("x" * 999)', outputToken: `t${id}` } }));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 6000)); // each run ends at 1 MiB of output (output_limit)
+    let text = '';
+    child.stdout!.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    child.stdout!.resume();
+    child.stdin!.write(frame({ jsonrpc: '2.0', id: 99, method: 'broker/status' }));
+    const deadline = Date.now() + 10_000;
+    while (!text.includes('"id":99') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    child.kill('SIGTERM');
+    const messages = text.split(/Content-Length: \d+\r\n\r\n/).filter(Boolean).map((b) => JSON.parse(b) as { id?: number; method?: string; params?: { text: string }; result?: { status: string; stdout: string } });
+    const notified = messages.filter((m) => m.method === 'execute/output').reduce((sum, m) => sum + Buffer.byteLength(m.params!.text), 0);
+    const results = messages.filter((m) => m.id !== undefined && m.id >= 1 && m.id <= runs);
+    assert.equal(results.length, runs, 'every execute answered');
+    for (const m of results) {
+      assert.equal(m.result!.status, 'output_limit');
+      assert.equal(Buffer.byteLength(m.result!.stdout), 2 ** 20, 'the result carries the whole output');
+    }
+    // Without the cap all 6 MiB would have been queued as notifications; with it, about 1 MiB (plus the results).
+    assert.ok(notified < 3 * 2 ** 20, `${notified} bytes of notifications were queued for a client that read nothing`);
+  });
+});
