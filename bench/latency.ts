@@ -1,11 +1,13 @@
 /**
  * print(1+1) through `pycell serve` (real stdio, the client library): median and p99 one at a time,
- * runs/s with requests in flight; beside it, in the same run, the cold model (one `bwrap … python3 -c`
- * per snippet, as snekbox does). Ratios only mean something within one run: the machine is noisy.
+ * runs/s with requests in flight, for stateless executes and for session executes; beside them, in the
+ * same run, the floor (a warm Python over pipes, bench/floor.ts) and the cold model (one
+ * `bwrap … python3 -c` per snippet, as snekbox does). Ratios only mean something within one run.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { spawnBroker } from '../src/client/index.js';
+import { startFloor } from './floor.js';
 
 const run = promisify(execFile);
 const args = process.argv.slice(2);
@@ -56,9 +58,55 @@ async function coldBwrap(): Promise<{ median: number; p99: number }> {
   return stats(latencies);
 }
 
+async function floor(): Promise<{ median: number; p99: number }> {
+  const warm = startFloor();
+  for (let i = 0; i < 50; i++) await warm.run('print(1+1)');
+  const latencies: number[] = [];
+  for (let i = 0; i < N; i++) {
+    await sleep(5);
+    const start = performance.now();
+    const stdout = await warm.run('print(1+1)');
+    latencies.push(performance.now() - start);
+    if (stdout !== '2\n') throw new Error(`unexpected ${stdout}`);
+  }
+  warm.close();
+  return stats(latencies);
+}
+
+async function sessions(): Promise<{ median: number; p99: number; runsPerSecond: number }> {
+  const broker = await spawnBroker({ args: ['--log-level', 'silent'] });
+  const [a, b] = [await broker.openSession(), await broker.openSession()];
+  for (let i = 0; i < 50; i++) await a.execute('print(1+1)');
+  const latencies: number[] = [];
+  for (let i = 0; i < N; i++) {
+    await sleep(5);
+    const start = performance.now();
+    const result = await a.execute('print(1+1)');
+    latencies.push(performance.now() - start);
+    if (result.stdout !== '2\n') throw new Error(`unexpected result ${JSON.stringify(result)}`);
+  }
+  const seconds = 3;
+  let done = 0;
+  const until = performance.now() + seconds * 1000;
+  // Two sessions, several executes queued on each so neither waits on a round trip.
+  await Promise.all([a, b, a, b, a, b, a, b].map(async (session) => {
+    while (performance.now() < until) {
+      await session.execute('print(1+1)');
+      done++;
+    }
+  }));
+  await broker.close();
+  return { ...stats(latencies), runsPerSecond: done / seconds };
+}
+
+const bottom = await floor();
+const session = await sessions();
 const cold = await coldBwrap();
 const ours = await pycell();
 console.log(`print(1+1), ${N} sequential runs with 25 ms idle gaps; throughput with 8 in flight for 5 s`);
+console.log(`  floor: warm python3 over pipes  : median ${fmt(bottom.median)}, p99 ${fmt(bottom.p99)}`);
+console.log(`  pycell session execute          : median ${fmt(session.median)}, p99 ${fmt(session.p99)}, ${session.runsPerSecond.toFixed(0)} runs/s across 2 sessions (8 in flight)`);
+console.log(`  ratio session / floor (median)  : ${(session.median / bottom.median).toFixed(2)}x`);
 console.log(`  cold bwrap + python3 -c per run : median ${fmt(cold.median)}, p99 ${fmt(cold.p99)}`);
 console.log(`  pycell serve (fresh sandbox/run): median ${fmt(ours.median)}, p99 ${fmt(ours.p99)}, ${ours.runsPerSecond.toFixed(0)} runs/s`);
 console.log(`  ratio cold / pycell (median)    : ${(cold.median / ours.median).toFixed(2)}x`);

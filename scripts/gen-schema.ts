@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ErrorCode, errorDescriptions } from '../src/errors.js';
-import { agentDisplaySchema, agentExecuteSchema, agentReadySchema, agentResultSchema } from '../src/protocol/agent.js';
+import { agentCompleteSchema, agentCompletionSchema, agentDisplaySchema, agentExecuteSchema, agentInputReplySchema, agentInputSchema, agentReadySchema, agentResultSchema } from '../src/protocol/agent.js';
 import { limitJsonShape, partialLimitsSchema } from '../src/protocol/limits.js';
 import { allMethods } from '../src/protocol/methods.js';
 
@@ -61,7 +61,11 @@ export function makeProtocolFiles(): Map<string, string> {
   }
   const agent: [string, z.ZodType, 'input' | 'output', string][] = [
     ['ready', agentReadySchema, 'input', 'agent → broker, once, when the agent can take a run'],
-    ['execute', agentExecuteSchema, 'output', 'broker → agent: the one run of a single-use worker'],
+    ['execute', agentExecuteSchema, 'output', 'broker → agent: a run (the one run of a single-use worker, or the next in a session)'],
+    ['input', agentInputSchema, 'input', 'agent → broker: input() or getpass() in an interactive run, waiting for input_reply'],
+    ['input_reply', agentInputReplySchema, 'output', 'broker → agent: the answer to an input message (null: end of input)'],
+    ['complete', agentCompleteSchema, 'output', 'broker → agent, session mode, between runs: completion at a cursor'],
+    ['completion', agentCompletionSchema, 'input', 'agent → broker: the answer to complete (untrusted, bounded)'],
     ['display', agentDisplaySchema, 'input', 'agent → broker: display(obj) during a run'],
     ['result', agentResultSchema, 'input', 'agent → broker: how the run ended, as the agent saw it (untrusted)'],
   ];

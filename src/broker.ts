@@ -11,7 +11,11 @@ import type { Isolation as IsolationReport } from './protocol/lifecycle.js';
 import type { Limits } from './protocol/limits.js';
 import { makeLaunchSpec, type Isolation, type LaunchSpec } from './sandbox/launch.js';
 import { probeHost, trialSandbox, type HostProbe } from './sandbox/probe.js';
-import { toRlimits } from './sandbox/rlimits.js';
+import { toRlimits, toSessionRlimits } from './sandbox/rlimits.js';
+import { Sessions } from './session/sessions.js';
+import type { CompleteResult, SessionCompleteParams } from './protocol/session.js';
+import { invalidParams } from './errors.js';
+import { limitNames, type LimitName } from './protocol/limits.js';
 import { makeRuntimeDir, type RuntimeDir } from './sandbox/runtime.js';
 import { closeInheritedFds } from './sandbox/fds.js';
 import { ARCHES, seccompProgram } from './sandbox/seccomp.js';
@@ -25,9 +29,16 @@ export interface Broker {
   readonly python: { readonly executable: string; readonly version: string };
   readonly config: Config;
   execute(params: ExecuteParams, defaults: Limits, hooks: RunHooks): Promise<ExecuteResult>;
-  status(): { workers: { idle: number; busy: number; starting: number }; queued: number; counters: Pool['counters'] };
+  openSession(limits: Partial<Record<LimitName, unknown>> | undefined, defaults: Limits): Promise<string>;
+  restartSession(id: string): Promise<void>;
+  closeSession(id: string): Promise<void>;
+  complete(params: SessionCompleteParams): Promise<CompleteResult>;
+  status(): { workers: { idle: number; busy: number; starting: number }; queued: number; sessions: number; counters: Pool['counters'] };
   close(): Promise<void>;
 }
+
+/** Limits a session's sandbox holds for its whole life (rlimits applied once, the monitor's memory sum). */
+const SESSION_LIFETIME_LIMITS: readonly LimitName[] = limitNames.filter((n) => n === 'memoryBytes' || n === 'maxProcesses' || n === 'maxFileBytes');
 
 /** Why this host cannot sandbox (with the likely fix), or what a real trial sandbox confirmed. */
 export async function trySandbox(probe: HostProbe, spec: LaunchSpec | undefined): Promise<{ problem: string; seccompConfirmed: false } | { problem: undefined; seccompConfirmed: boolean }> {
@@ -61,16 +72,32 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   if (isolation.kind === 'weak') log.warn({ problem }, 'WEAK ISOLATION: code runs without a sandbox, as the operator asked');
   if (config.network === 'host') log.warn('HOST NETWORK: sandboxes share the host network, for trusted code only');
   const spec = isolation.kind === 'sandbox' && sandboxed ? sandboxed : makeLaunchSpec(isolation, policy, facts, user);
+  const sessionSpec = makeLaunchSpec(isolation, { ...policy, mode: 'session' }, facts, user);
   const monitor = new Monitor(config.monitorIntervalMs);
+  const workerOptions = { monitor, log, startTimeoutMs: 10_000, maxControlLineBytes: 16 * 1024 * 1024, maxControlBytes: 64 * 1024 * 1024, interruptGraceMs: config.interruptGraceMs };
   const pool = new Pool({
     size: config.poolSize,
     maxQueue: config.maxQueue,
     log,
-    makeWorker: () => new SandboxWorker(spec, { monitor, log, startTimeoutMs: 10_000, maxControlLineBytes: 16 * 1024 * 1024, maxControlBytes: 64 * 1024 * 1024 }),
+    makeWorker: () => new SandboxWorker(spec, { ...workerOptions, mode: 'single' }),
   });
   pool.start();
+  const sessions = new Sessions({
+    maxSessions: config.maxSessions,
+    idleMs: config.sessionIdleMs,
+    maxQueue: config.maxQueue,
+    completionTimeoutMs: config.completionTimeoutMs,
+    log,
+    makeWorker: () => new SandboxWorker(sessionSpec, { ...workerOptions, mode: 'session' }),
+  });
   const report = isolationReport(probe, isolation, config, user?.uid ?? process.getuid?.() ?? null, isolation.kind === 'sandbox' && seccompConfirmed);
   let closing: Promise<void> | undefined;
+  /** Session runs count in the same counters as pooled ones. */
+  const count = (result: ExecuteResult): ExecuteResult => {
+    pool.counters.executions += 1;
+    pool.counters.byStatus[result.status] = (pool.counters.byStatus[result.status] ?? 0) + 1;
+    return result;
+  };
 
   return {
     isolation: report,
@@ -78,19 +105,37 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     config,
     async execute(params, defaults, hooks) {
       if (params.session !== undefined) {
-        throw new BrokerError(ErrorCode.UnknownSession, `no open session "${params.session}": sessions are not available in this version`, { field: 'params.session', value: params.session, reason: 'sessions are not available in this version' });
+        const session = sessions.get(params.session);
+        for (const name of SESSION_LIFETIME_LIMITS) {
+          if (params.limits?.[name] !== undefined) throw invalidParams(`params.limits.${name}`, params.limits[name], 'is fixed for a session\'s life: set it in session/open');
+        }
+        const limits = resolveLimits(params.limits, session.limits, config.limits.maximums, 'params.limits');
+        const files = checkFiles(params.files ?? [], limits.maxFileBytes, config.workspaceBytes);
+        const job = { code: params.code, stdin: params.stdin ?? '', files, limits, rlimits: toSessionRlimits(limits), reprLimit: config.reprLimit };
+        return count(await session.execute(job, hooks));
       }
       const limits = resolveLimits(params.limits, defaults, config.limits.maximums, 'params.limits');
       const files = checkFiles(params.files ?? [], limits.maxFileBytes, config.workspaceBytes);
       const job = { code: params.code, stdin: params.stdin ?? '', files, limits, rlimits: toRlimits(limits), reprLimit: config.reprLimit };
       return pool.execute(job, hooks);
     },
+    openSession(requested, defaults) {
+      return sessions.open(resolveLimits(requested, defaults, config.limits.maximums, 'params.limits'));
+    },
+    restartSession: (id) => sessions.get(id).restart(),
+    closeSession: (id) => sessions.close(id),
+    complete(params) {
+      const session = sessions.get(params.session);
+      const length = [...params.code].length;
+      if (params.cursor > length) throw invalidParams('params.cursor', params.cursor, `is past the end of code (${length} code points)`);
+      return session.complete(params.code, params.cursor);
+    },
     status() {
       const { queued, ...workers } = pool.status();
-      return { workers, queued, counters: pool.counters };
+      return { workers, queued, sessions: sessions.size, counters: pool.counters };
     },
     close() {
-      closing ??= pool.close().finally(() => runtime.dispose());
+      closing ??= Promise.all([pool.close(), sessions.closeAll()]).then(() => undefined).finally(() => runtime.dispose());
       return closing;
     },
   };

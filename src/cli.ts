@@ -25,6 +25,9 @@ operator options (serve, run, doctor):
   --pool-size N          warm sandboxes kept ready (default 4)
   --max-queue N          executes that may wait for a sandbox (default 256)
   --max-client-backlog N bytes unread by the client past which output notifications are dropped (default 8 MiB)
+  --max-sessions N       sessions that may be open at once (default 8)
+  --session-idle-ms N    close a session with nothing to run for this long (default 1800000, 30 min)
+  --interrupt-grace-ms N how long interrupted session code may take to yield before its worker is killed (default 1000)
   --sandbox-user UID:GID host identity of sandboxes when the broker runs as root (default 65534:65534)
   --limit NAME=VALUE     default limit (timeoutMs, cpuMs, memoryBytes, maxProcesses, maxOutputBytes, maxFileBytes)
   --max-limit NAME=VALUE maximum a client may ask for
@@ -41,6 +44,9 @@ const options = {
   'pool-size': { type: 'string' },
   'max-queue': { type: 'string' },
   'max-client-backlog': { type: 'string' },
+  'max-sessions': { type: 'string' },
+  'session-idle-ms': { type: 'string' },
+  'interrupt-grace-ms': { type: 'string' },
   'sandbox-user': { type: 'string' },
   limit: { type: 'string', multiple: true },
   'max-limit': { type: 'string', multiple: true },
@@ -64,6 +70,10 @@ export function configFromFlags(flags: Flags): Config {
   set('poolSize', flags['pool-size'] === undefined ? undefined : Number(flags['pool-size']));
   set('maxQueue', flags['max-queue'] === undefined ? undefined : Number(flags['max-queue']));
   set('maxClientBacklogBytes', flags['max-client-backlog'] === undefined ? undefined : Number(flags['max-client-backlog']));
+  const number = (flag: string | undefined): number | undefined => (flag === undefined ? undefined : Number(flag));
+  set('maxSessions', number(flags['max-sessions']));
+  set('sessionIdleMs', number(flags['session-idle-ms']));
+  set('interruptGraceMs', number(flags['interrupt-grace-ms']));
   set('network', flags.network);
   set('allowWeakIsolation', flags['allow-weak-isolation']);
   set('logLevel', flags['log-level']);

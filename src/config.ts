@@ -20,6 +20,10 @@ export const configSchema = z.strictObject({
   reprLimit: z.number().int().min(64).max(16 * MiB).default(64 * 1024),
   maxClientBacklogBytes: z.number().int().min(64 * 1024).max(1024 * MiB).default(8 * MiB)
     .describe('output-notification bytes waiting for a client that does not read, past which further ones are dropped'),
+  maxSessions: z.number().int().min(0).max(1024).default(8).describe('sessions that may be open at once (each holds one sandbox)'),
+  sessionIdleMs: z.number().int().min(100).max(7 * 24 * 3600_000).default(30 * 60_000).describe('a session with nothing to run for this long is closed'),
+  interruptGraceMs: z.number().int().min(10).max(60_000).default(1000).describe('how long interrupted session code may take to yield before its worker is killed'),
+  completionTimeoutMs: z.number().int().min(10).max(60_000).default(2000),
   monitorIntervalMs: z.number().int().min(5).max(10_000).default(50),
   allowWeakIsolation: z.boolean().default(false),
   network: z.enum(['none', 'host']).default('none'),

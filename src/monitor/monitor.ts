@@ -47,9 +47,32 @@ export class Monitor {
    * starting and ending a watch only reads the few known pids.
    */
   discover(rootPid: number): Map<number, number> {
+    return this.discoverTree(rootPid).known;
+  }
+
+  /**
+   * As discover, and the tree's one leaf: at ready time that is the agent itself (bwrap → init → python),
+   * the process a session's interrupt is sent to. Undefined when the tree is not a simple chain.
+   */
+  discoverTree(rootPid: number): { known: Map<number, number>; leaf: { pid: number; startTime: number } | undefined } {
+    const tree = treeOf(rootPid, this.source.sweep());
     const known = new Map<number, number>();
-    for (const stat of treeOf(rootPid, this.source.sweep())) known.set(stat.pid, stat.startTime);
-    return known;
+    for (const stat of tree) known.set(stat.pid, stat.startTime);
+    const parents = new Set(tree.map((stat) => stat.ppid));
+    const leaves = tree.filter((stat) => !parents.has(stat.pid));
+    const leaf = leaves.length === 1 ? { pid: leaves[0]!.pid, startTime: leaves[0]!.startTime } : undefined;
+    return { known, leaf };
+  }
+
+  /** Sends a signal to a process only if it is still the one seen (same start time): never to a reused pid. */
+  signalIfSame(target: { pid: number; startTime: number }, signal: NodeJS.Signals): boolean {
+    if (this.source.readStat(target.pid)?.startTime !== target.startTime) return false;
+    try {
+      process.kill(target.pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Starts watching; the baseline is the tree's CPU before the run (the interpreter's start-up is not the run's). */
@@ -73,10 +96,11 @@ export class Monitor {
    * The end-of-run sample, from the known pids only (cheap): CPU since the baseline and the sum of the
    * processes' own peaks (VmHWM), so a short run that allocated and freed memory still reports it.
    */
-  finalSample(record: WatchRecord): Sample & { peakMemoryBytes: number } {
+  finalSample(record: WatchRecord, lifetimePeaks = true): Sample & { peakMemoryBytes: number } {
     const tree = matching(record.known, this.source.readStat);
     const cpuMs = tree.length > 0 ? Math.max(record.last.cpuMs, cpuMsOf(tree) - record.baselineCpuMs) : record.last.cpuMs;
-    const hwm = tree.reduce((sum, s) => sum + this.source.readPeakRss(s.pid), 0);
+    // A session's processes outlive the run: their VmHWM is the session's peak, so read the resident size now.
+    const hwm = tree.reduce((sum, s) => sum + (lifetimePeaks ? this.source.readPeakRss(s.pid) : s.rssPages * PAGE_SIZE), 0);
     record.last = { cpuMs, memoryBytes: record.last.memoryBytes };
     record.peakMemoryBytes = Math.max(record.peakMemoryBytes, hwm);
     return { ...record.last, peakMemoryBytes: record.peakMemoryBytes };

@@ -12,18 +12,50 @@ export const agentResultSchema = z.discriminatedUnion('status', [
 ]);
 export type AgentResult = z.infer<typeof agentResultSchema>;
 
-export const agentMessageSchema = z.union([agentReadySchema, agentDisplaySchema, agentResultSchema]);
+/** input() or getpass() in an interactive run: the agent waits for an input_reply with the same id and seq. */
+export const agentInputSchema = z.object({
+  type: z.literal('input'), id: z.number().int(), seq: z.number().int().positive(), prompt: z.string(), password: z.boolean(),
+});
+export type AgentInput = z.infer<typeof agentInputSchema>;
+
+/** Most completion matches the broker takes from an agent, and the longest one. */
+export const MAX_MATCHES = 1000;
+export const MAX_MATCH_LENGTH = 1000;
+
+export const agentCompletionSchema = z.object({
+  type: z.literal('completion'),
+  id: z.number().int(),
+  matches: z.array(z.string().max(MAX_MATCH_LENGTH)).max(MAX_MATCHES),
+  cursorStart: z.number().int().nonnegative(),
+  cursorEnd: z.number().int().nonnegative(),
+});
+export type AgentCompletion = z.infer<typeof agentCompletionSchema>;
+
+export const agentMessageSchema = z.union([agentReadySchema, agentDisplaySchema, agentResultSchema, agentInputSchema, agentCompletionSchema]);
 export type AgentMessage = z.infer<typeof agentMessageSchema>;
 
 export const rlimitNames = ['CPU', 'AS', 'NPROC', 'FSIZE', 'NOFILE', 'CORE', 'STACK'] as const;
-export type Rlimits = Readonly<Record<(typeof rlimitNames)[number], number>>;
+export type Rlimits = Readonly<Partial<Record<(typeof rlimitNames)[number], number>>>;
 
 export const agentExecuteSchema = z.object({
   type: z.literal('execute'),
   id: z.number().int(),
   code: z.string(),
   files: z.array(z.object({ path: z.string(), content: z.string() })),
-  rlimits: z.object(Object.fromEntries(rlimitNames.map((n) => [n, z.number().int().nonnegative()])) as Record<(typeof rlimitNames)[number], z.ZodNumber>),
+  rlimits: z.object(Object.fromEntries(rlimitNames.map((n) => [n, z.number().int().nonnegative().optional()])) as Record<(typeof rlimitNames)[number], z.ZodOptional<z.ZodNumber>>),
   reprLimit: z.number().int().positive(),
+  stdin: z.string().optional().describe('session mode: the text sys.stdin reads during this run'),
+  cell: z.number().int().positive().optional().describe('the cell number: code is compiled as "<cell-N>"'),
+  interactive: z.boolean().optional().describe('input() and getpass() ask the broker (input messages) instead of reading stdin'),
 });
 export type AgentExecute = z.infer<typeof agentExecuteSchema>;
+
+export const agentInputReplySchema = z.object({
+  type: z.literal('input_reply'), id: z.number().int(), seq: z.number().int().positive(), value: z.string().nullable().describe('null: input() raises EOFError'),
+});
+export type AgentInputReply = z.infer<typeof agentInputReplySchema>;
+
+export const agentCompleteSchema = z.object({
+  type: z.literal('complete'), id: z.number().int(), code: z.string(), cursor: z.number().int().nonnegative().describe('offset in Unicode code points'),
+});
+export type AgentComplete = z.infer<typeof agentCompleteSchema>;

@@ -31,7 +31,11 @@ export const initializeResultSchema = z.object({
     isolation: isolationSchema,
     python: z.object({ executable: z.string(), version: z.string() }),
     limits: z.object({ defaults: limitsSchema, maximums: limitsSchema }),
-    sessions: z.boolean(),
+    sessions: z.object({
+      maxSessions: z.number().int().describe('the operator\'s cap on open sessions'),
+      idleTimeoutMs: z.number().int().describe('a session with nothing to run for this long is closed'),
+      interruptGraceMs: z.number().int().describe('how long interrupted code may take to yield before its worker is killed and the session restarted'),
+    }),
   }),
 });
 export type InitializeResult = z.infer<typeof initializeResultSchema>;

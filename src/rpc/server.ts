@@ -5,7 +5,9 @@ import { resolveLimits } from '../limits.js';
 import type { Logger } from '../log.js';
 import type { InitializeResult } from '../protocol/lifecycle.js';
 import type { Limits } from '../protocol/limits.js';
-import { BrokerStatus, Execute, ExecuteDisplay, ExecuteOutput, Exit, Initialize, SessionClose, SessionOpen, SessionRestart, Shutdown } from '../protocol/methods.js';
+import { BrokerStatus, Execute, ExecuteDisplay, ExecuteOutput, Exit, Initialize, InputRequest, SessionClose, SessionComplete, SessionOpen, SessionRestart, Shutdown } from '../protocol/methods.js';
+import { inputRequestResultSchema, type InputRequestParams } from '../protocol/session.js';
+import { CancellationTokenSource } from 'vscode-jsonrpc';
 import { toAbortSignal } from './cancellation.js';
 import { parseParams } from './validate.js';
 
@@ -20,6 +22,7 @@ type Handler = (params: unknown, token: CancellationToken) => Promise<unknown>;
 export function serve(connection: MessageConnection, broker: Broker, log: Logger, onExit: (code: number) => void): void {
   let phase: Phase = 'uninitialized';
   let defaults: Limits = broker.config.limits.defaults;
+  let interactiveInput = false;
   let exiting = false;
   let closed = false;
   const inFlight = new Set<Promise<unknown>>();
@@ -66,6 +69,7 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
       const params = parseParams(Initialize.params, raw ?? {});
       defaults = resolveLimits(params.limits, broker.config.limits.defaults, broker.config.limits.maximums, 'params.limits');
       phase = 'running';
+      interactiveInput = params.capabilities?.interactiveInput === true;
       log.info({ client: params.clientInfo, defaults }, 'initialized');
       const result: InitializeResult = {
         serverInfo: { name: 'pycell', version: VERSION },
@@ -73,7 +77,7 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
           isolation: broker.isolation,
           python: broker.python,
           limits: { defaults, maximums: broker.config.limits.maximums },
-          sessions: false,
+          sessions: { maxSessions: broker.config.maxSessions, idleTimeoutMs: broker.config.sessionIdleMs, interruptGraceMs: broker.config.interruptGraceMs },
         },
       };
       return result;
@@ -93,18 +97,47 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
         ...(token_ === undefined ? {} : {
           onOutput: (stream, text) => notify(ExecuteOutput.method, { token: token_, stream, text }, text.length + 80),
           onDisplay: (data) => notify(ExecuteDisplay.method, { token: token_, data }, Object.values(data).reduce((n, v) => n + v.length, 80)),
+          ...(interactiveInput ? { onInput: (request: { prompt: string; password: boolean }, ended: AbortSignal) => askInput({ token: token_, ...request }, ended) } : {}),
         }),
       });
     }],
     [BrokerStatus.method, async (raw) => {
       parseParams(BrokerStatus.params, raw);
-      const { workers, queued, counters } = broker.status();
-      return { workers, sessions: 0, queued, counters: { executions: counters.executions, byStatus: counters.byStatus, respawns: counters.respawns, startFailures: counters.startFailures } };
+      const { workers, queued, sessions, counters } = broker.status();
+      return { workers, sessions, queued, counters: { executions: counters.executions, byStatus: counters.byStatus, respawns: counters.respawns, startFailures: counters.startFailures } };
     }],
-    ...[SessionOpen, SessionRestart, SessionClose].map((m): [string, Handler] => [m.method, async () => {
-      throw new BrokerError(ErrorCode.MethodNotFound, `${m.method} is part of the contract but not available in this version`);
-    }]),
+    [SessionOpen.method, async (raw) => {
+      const params = parseParams(SessionOpen.params, raw ?? {});
+      return { session: await broker.openSession(params.limits, defaults) };
+    }],
+    [SessionRestart.method, async (raw) => {
+      await broker.restartSession(parseParams(SessionRestart.params, raw).session);
+      return null;
+    }],
+    [SessionClose.method, async (raw) => {
+      await broker.closeSession(parseParams(SessionClose.params, raw).session);
+      return null;
+    }],
+    [SessionComplete.method, async (raw) => broker.complete(parseParams(SessionComplete.params, raw))],
   ]);
+
+  /** input() in a run: ask the client; a failed or malformed answer, or the run ending, is end of input (null). */
+  const askInput = async (params: InputRequestParams, ended: AbortSignal): Promise<string | null> => {
+    if (closed) return null;
+    const source = new CancellationTokenSource();
+    const onEnded = (): void => source.cancel();
+    ended.addEventListener('abort', onEnded, { once: true });
+    try {
+      const answer = inputRequestResultSchema.safeParse(await connection.sendRequest(InputRequest.method, params, source.token));
+      if (!answer.success) log.warn({ issue: answer.error.issues[0]?.message }, 'client answered input/request with an invalid result');
+      return answer.success ? answer.data.value : null;
+    } catch {
+      return null;
+    } finally {
+      ended.removeEventListener('abort', onEnded);
+      source.dispose();
+    }
+  };
 
   connection.onRequest((method: string, raw: unknown, token: CancellationToken) => {
     const answer = respond(method, raw, token);

@@ -9,7 +9,7 @@ const MiB = 1024 * 1024;
  * why, ends the run first: CPU one second past cpuMs, address space with room for the interpreter and
  * thread stacks. Processes, file size and core dumps are exact.
  */
-export function toRlimits(limits: Limits): Rlimits {
+export function toRlimits(limits: Limits): Required<Rlimits> {
   return {
     CPU: Math.ceil(limits.cpuMs / 1000) + 1,
     AS: limits.memoryBytes * 2 + 512 * MiB,
@@ -19,4 +19,13 @@ export function toRlimits(limits: Limits): Rlimits {
     CORE: 0,
     STACK: 8 * MiB,
   };
+}
+
+/**
+ * Pure: a session's rlimits, applied once for the worker's life. CPU is left out: it is a per-execute
+ * limit, which the monitor enforces against the CPU the tree used since the run began.
+ */
+export function toSessionRlimits(limits: Limits): Rlimits {
+  const { CPU: _perExecute, ...rest } = toRlimits(limits);
+  return rest;
 }

@@ -2,7 +2,7 @@ import type { Status } from '../protocol/execute.js';
 import type { AgentResult } from '../protocol/agent.js';
 
 /** Why the broker itself ended a run. Only the broker's timers, monitor, output counter and client cancel set it. */
-export type KillReason = 'timeout' | 'cpu_limit' | 'memory_limit' | 'output_limit' | 'cancelled' | 'protocol' | 'shutdown';
+export type KillReason = 'timeout' | 'cpu_limit' | 'memory_limit' | 'output_limit' | 'cancelled' | 'protocol' | 'shutdown' | 'restart' | 'closed';
 
 export interface OutcomeFacts {
   readonly killReason: KillReason | undefined;
@@ -12,7 +12,16 @@ export interface OutcomeFacts {
   readonly signal: string | null;
   /** Anything the broker noticed that makes the agent's report unusable (a bad control line). */
   readonly protocolProblem?: string;
+  /** A session run settled by its result while the worker lives on (a stop by interrupt, not by kill). */
+  readonly alive?: boolean;
 }
+
+/** Soft stops: what a session run that yielded to the interrupt was stopped for. */
+const interruptMessages: Partial<Record<KillReason & Status, string>> = {
+  timeout: 'the run exceeded its wall-clock limit (timeoutMs) and was interrupted (KeyboardInterrupt); the session kept its state',
+  output_limit: 'stdout + stderr exceeded maxOutputBytes; output was cut at the limit and the run was interrupted (KeyboardInterrupt); the session kept its state',
+  cancelled: 'the client cancelled the run; it was interrupted (KeyboardInterrupt) and the session kept its state',
+};
 
 const killMessages: Record<KillReason, string> = {
   timeout: 'the run exceeded its wall-clock limit (timeoutMs) and was killed',
@@ -22,6 +31,8 @@ const killMessages: Record<KillReason, string> = {
   cancelled: 'the client cancelled the run',
   protocol: 'the worker broke the control protocol and was killed',
   shutdown: 'the broker shut down while the run was in progress',
+  restart: 'the session was restarted while the run was in progress',
+  closed: 'the session was closed while the run was in progress',
 };
 
 /**
@@ -30,8 +41,13 @@ const killMessages: Record<KillReason, string> = {
  */
 export function decideOutcome(facts: OutcomeFacts): { status: Status; message?: string } {
   const { killReason, agentResult, exitCode } = facts;
+  if (facts.alive && agentResult && !facts.protocolProblem) {
+    if (!killReason) return { status: agentResult.status };
+    const message = killReason in interruptMessages ? interruptMessages[killReason as KillReason & Status] : undefined;
+    if (message) return { status: killReason as KillReason & Status, message };
+  }
   if (killReason === 'protocol') return { status: 'crashed', message: `${killMessages.protocol}: ${facts.protocolProblem ?? 'unknown problem'}` };
-  if (killReason === 'shutdown') return { status: 'cancelled', message: killMessages.shutdown };
+  if (killReason === 'shutdown' || killReason === 'restart' || killReason === 'closed') return { status: 'cancelled', message: killMessages[killReason] };
   if (killReason) return { status: killReason, message: killMessages[killReason] };
   if (facts.protocolProblem) return { status: 'crashed', message: `the worker sent an invalid control message: ${facts.protocolProblem}` };
   if (!agentResult) {

@@ -1,31 +1,17 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Monitor, Watch, WatchRecord } from '../monitor/monitor.js';
-import { agentMessageSchema, type AgentExecute, type AgentResult } from '../protocol/agent.js';
-import type { ExecuteResult, MimeBundle } from '../protocol/execute.js';
+import type { Monitor } from '../monitor/monitor.js';
+import { agentMessageSchema, type AgentComplete, type AgentCompletion, type AgentMessage } from '../protocol/agent.js';
+import type { ExecuteResult } from '../protocol/execute.js';
 import type { LaunchSpec } from '../sandbox/launch.js';
 import { LineSplitter } from './lines.js';
-import { decideOutcome, type KillReason } from './outcome.js';
-import { OutputCollector, type StreamName } from './output.js';
+import type { KillReason } from './outcome.js';
+import type { StreamName } from './output.js';
+import { ActiveRun, type RunHooks, type RunJob } from './run.js';
 import { spawnWorker, type Spawned } from './spawn.js';
 import { killWorker } from './stop.js';
-import type { Limits } from '../protocol/limits.js';
 
-/** One run handed to a worker. */
-export interface RunJob {
-  readonly code: string;
-  readonly stdin: string;
-  readonly files: readonly { readonly path: string; readonly content: string }[];
-  readonly limits: Limits;
-  readonly rlimits: AgentExecute['rlimits'];
-  readonly reprLimit: number;
-}
-
-export interface RunHooks {
-  readonly onOutput?: (stream: StreamName, text: string) => void;
-  readonly onDisplay?: (data: MimeBundle) => void;
-  readonly signal?: AbortSignal;
-}
+export type { RunHooks, RunJob } from './run.js';
 
 /** How a worker process ended. */
 export interface ExitInfo {
@@ -49,22 +35,38 @@ export interface WorkerOptions {
   /** Longest control line the broker reads from a worker, and most control bytes per run. */
   readonly maxControlLineBytes: number;
   readonly maxControlBytes: number;
+  /** single: one run, then the worker exits. session: runs one after another in one namespace. */
+  readonly mode: 'single' | 'session';
+  /** Session mode: how long an interrupted run may take to yield before its worker is killed. */
+  readonly interruptGraceMs: number;
 }
 
-const START_STDERR_BYTES = 8192;
+/** What receives the agent's messages and output while it works on something. */
+interface Task {
+  onAgentMessage(message: Exclude<AgentMessage, { type: 'ready' }>): void;
+  pushOutput(stream: StreamName, chunk: Buffer): void;
+  protocolProblem: string | undefined;
+  recordKill(reason: KillReason): void;
+}
+
+/** Output kept from while no run was active (start-up errors; a session's background prints), for the next one. */
+const IDLE_OUTPUT_BYTES = 64 * 1024;
 /** How long after the process exits its pipes may stay open before the broker stops waiting for them. */
 const EXIT_GRACE_MS = 2000;
-let nextRunId = 1;
+let nextTaskId = 1;
 
-/** A single-use worker: one agent in one fresh sandbox; it runs one job and is gone. */
+/** One agent in one fresh sandbox: single-use (one run, then gone) or a session's (many runs, one namespace). */
 export class SandboxWorker implements WorkerHandle {
   readonly ready: Promise<void>;
   readonly exited: Promise<ExitInfo>;
   private readonly spawned: Spawned;
   private known: Map<number, number> | undefined;
-  private run_: ActiveRun | undefined;
-  private earlyOutput: { stream: StreamName; chunk: Buffer }[] = [];
-  private earlyBytes = 0;
+  private agent: { pid: number; startTime: number } | undefined;
+  private task: Task | undefined;
+  private used = false;
+  private dead = false;
+  private idleOutput: { stream: StreamName; chunk: Buffer }[] = [];
+  private idleBytes = 0;
   private startProblem: string | undefined;
   private onReady: (() => void) | undefined;
   private controlBytes = 0;
@@ -72,7 +74,7 @@ export class SandboxWorker implements WorkerHandle {
   constructor(spec: LaunchSpec, private readonly options: WorkerOptions) {
     this.spawned = spawnWorker(spec);
     const { child } = this.spawned;
-    const stdio = child.stdio as unknown as [Writable, Readable, Readable, Writable, Readable];
+    const stdio = this.stdio();
     for (const stream of stdio) stream.on('error', () => undefined); // EPIPE after a kill is expected
     stdio[1].on('data', (chunk: Buffer) => this.onOutput('stdout', chunk));
     stdio[2].on('data', (chunk: Buffer) => this.onOutput('stderr', chunk));
@@ -86,8 +88,11 @@ export class SandboxWorker implements WorkerHandle {
         this.protocolFault(`more than ${options.maxControlBytes} control bytes`);
       } else lines.push(chunk);
     });
+    // A session's stdin is sent with each execute; fd 0 is at EOF so that its subprocesses read nothing.
+    if (options.mode === 'session') stdio[0].end();
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        this.dead = true;
         resolve({ exitCode: code, signal });
         try {
           this.spawned.cleanup();
@@ -107,7 +112,7 @@ export class SandboxWorker implements WorkerHandle {
       }, options.startTimeoutMs);
       this.onReady = () => {
         clearTimeout(timer);
-        this.known = child.pid === undefined ? new Map() : options.monitor.discover(child.pid);
+        if (child.pid !== undefined) ({ known: this.known, leaf: this.agent } = options.monitor.discoverTree(child.pid));
         resolve();
       };
       void this.exited.then((exit) => {
@@ -118,27 +123,93 @@ export class SandboxWorker implements WorkerHandle {
     this.ready.catch(() => undefined);
   }
 
+  /** True while the process lives and nothing is running on it. */
+  get idle(): boolean {
+    return !this.dead && !this.task && !this.onReady;
+  }
+
+  get alive(): boolean {
+    return !this.dead;
+  }
+
   run(job: RunJob, hooks: RunHooks): Promise<ExecuteResult> {
-    if (this.run_ || this.onReady) throw new Error('worker is not ready or already used');
-    const run = new ActiveRun(job, hooks, this.spawned, this.options, this.known ?? new Map(), (reason) => this.kill(reason));
-    this.run_ = run;
-    for (const { stream, chunk } of this.earlyOutput) run.output.push(stream, chunk);
-    this.earlyOutput = [];
-    return run.start(this.exited);
+    if (this.task || this.onReady || this.dead || (this.used && this.options.mode === 'single')) throw new Error('worker is not ready, busy or already used');
+    this.used = true;
+    const known = this.known ?? new Map<number, number>();
+    const run = new ActiveRun(job, hooks, {
+      spawned: this.spawned, options: this.options, known, exited: this.exited, persistent: this.options.mode === 'session',
+      kill: (reason) => this.kill(reason), interrupt: () => this.interrupt(), isDead: () => this.dead,
+    });
+    this.task = run;
+    for (const { stream, chunk } of this.idleOutput) run.pushOutput(stream, chunk);
+    this.idleOutput = [];
+    this.idleBytes = 0;
+    return run.start().finally(() => {
+      if (this.task === run) this.task = undefined;
+    });
+  }
+
+  /**
+   * Session mode: completion candidates from the live namespace. Past timeoutMs the agent is interrupted
+   * (the answer is then empty); if it does not yield within the grace period the worker is killed.
+   */
+  complete(code: string, cursor: number, timeoutMs: number): Promise<AgentCompletion | undefined> {
+    if (this.task || this.onReady || this.dead) throw new Error('worker is not ready or busy');
+    const id = nextTaskId++;
+    return new Promise<AgentCompletion | undefined>((resolve) => {
+      let grace: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => {
+        if (!this.interrupt()) return this.kill('timeout');
+        grace = setTimeout(() => this.kill('timeout'), this.options.interruptGraceMs);
+      }, timeoutMs);
+      const settle = (value: AgentCompletion | undefined): void => {
+        clearTimeout(timer);
+        clearTimeout(grace);
+        if (this.task === task) this.task = undefined;
+        resolve(value);
+      };
+      const task: Task = {
+        protocolProblem: undefined,
+        recordKill: () => undefined,
+        pushOutput: (stream, chunk) => this.keepIdle(stream, chunk),
+        onAgentMessage: (message) => {
+          if (message.type === 'completion' && message.id === id) settle(message);
+          else this.protocolFault(`a ${message.type} message during a completion`);
+        },
+      };
+      this.task = task;
+      void this.exited.then(() => settle(undefined));
+      const message: AgentComplete = { type: 'complete', id, code, cursor };
+      this.stdio()[3].write(`${JSON.stringify(message)}\n`);
+    });
+  }
+
+  /** SIGINT to the agent, so user code gets KeyboardInterrupt; false when there is no agent to signal. */
+  interrupt(): boolean {
+    if (this.dead || !this.agent) return false;
+    return this.options.monitor.signalIfSame(this.agent, 'SIGINT');
   }
 
   kill(reason: KillReason): void {
     const { child } = this.spawned;
     // A kill that lands after the process ended on its own does not rewrite why it ended.
-    if (child.exitCode === null && child.signalCode === null) this.run_?.recordKill(reason);
+    if (child.exitCode === null && child.signalCode === null) this.task?.recordKill(reason);
     killWorker(this.spawned);
   }
 
+  private stdio(): [Writable, Readable, Readable, Writable, Readable] {
+    return this.spawned.child.stdio as unknown as [Writable, Readable, Readable, Writable, Readable];
+  }
+
   private onOutput(stream: StreamName, chunk: Buffer): void {
-    if (this.run_) return this.run_.output.push(stream, chunk);
-    if (this.earlyBytes >= START_STDERR_BYTES) return;
-    this.earlyBytes += chunk.length;
-    this.earlyOutput.push({ stream, chunk });
+    if (this.task) this.task.pushOutput(stream, chunk);
+    else this.keepIdle(stream, chunk);
+  }
+
+  private keepIdle(stream: StreamName, chunk: Buffer): void {
+    if (this.idleBytes >= IDLE_OUTPUT_BYTES) return;
+    this.idleBytes += chunk.length;
+    this.idleOutput.push({ stream, chunk });
   }
 
   private onControl(line: string): void {
@@ -157,113 +228,21 @@ export class SandboxWorker implements WorkerHandle {
       else this.protocolFault('a second ready message');
       return;
     }
-    if (!this.run_) return this.protocolFault(`a ${value.type} message while no run was active`);
-    this.run_.onAgentMessage(value);
+    if (!this.task) return this.protocolFault(`a ${value.type} message while no run was active`);
+    this.task.onAgentMessage(value);
   }
 
   private protocolFault(problem: string): void {
     this.options.log.warn({ problem }, 'worker broke the control protocol');
-    if (this.run_) this.run_.protocolProblem ??= problem;
-    else this.startProblem ??= `the worker broke the control protocol while starting: ${problem}`;
+    if (this.task) this.task.protocolProblem ??= problem;
+    else if (this.onReady) this.startProblem ??= `the worker broke the control protocol while starting: ${problem}`;
     this.kill('protocol');
   }
 
   private startFailure(exit: ExitInfo): string {
-    const stderr = Buffer.concat(this.earlyOutput.filter((o) => o.stream === 'stderr').map((o) => o.chunk)).toString('utf8').trim();
+    const stderr = Buffer.concat(this.idleOutput.filter((o) => o.stream === 'stderr').map((o) => o.chunk)).toString('utf8').trim();
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
     const base = this.startProblem ?? `the sandbox ${how} before it was ready`;
     return stderr ? `${base}: ${stderr.slice(0, 2000)}` : base;
   }
-}
-
-/** The state of one run: its timers, its watch, its output, and the one result it settles with. */
-class ActiveRun {
-  readonly output: OutputCollector;
-  readonly id = nextRunId++;
-  protocolProblem: string | undefined;
-  private killReason: KillReason | undefined;
-  private agentResult: AgentResult | undefined;
-  private record: WatchRecord | undefined;
-  private readonly watch: Watch;
-  private startedAt = 0;
-
-  constructor(
-    private readonly job: RunJob,
-    private readonly hooks: RunHooks,
-    private readonly spawned: Spawned,
-    private readonly options: WorkerOptions,
-    private readonly known: Map<number, number>,
-    private readonly kill: (reason: KillReason) => void,
-  ) {
-    this.output = new OutputCollector(job.limits.maxOutputBytes, (stream, text) => hooks.onOutput?.(stream, text), () => this.kill('output_limit'));
-    this.watch = { rootPid: spawned.child.pid ?? -1, limits: job.limits, onExceed: (reason) => this.kill(reason) };
-  }
-
-  /** The first reason wins: a timeout that leads to an output cut stays a timeout. */
-  recordKill(reason: KillReason): void {
-    this.killReason ??= reason;
-  }
-
-  onAgentMessage(message: Exclude<ReturnType<typeof agentMessageSchema.parse>, { type: 'ready' }>): void {
-    if (message.id !== this.id) return; // not this run's: ignore rather than trust
-    if (message.type === 'display') this.hooks.onDisplay?.(message.data);
-    else if (!this.agentResult) {
-      this.agentResult = message;
-      // The agent waits for fd 3 to close before it exits: measure it while it is still there.
-      if (this.record) this.options.monitor.finalSample(this.record);
-      (this.spawned.child.stdio[3] as unknown as Writable).end();
-    }
-  }
-
-  async start(exited: Promise<ExitInfo>): Promise<ExecuteResult> {
-    const { child } = this.spawned;
-    const stdio = child.stdio as unknown as [Writable, Readable, Readable, Writable, Readable];
-    this.startedAt = performance.now();
-    this.record = this.options.monitor.watch(this.watch, this.known);
-    const timer = setTimeout(() => this.kill('timeout'), this.job.limits.timeoutMs);
-    const onAbort = (): void => this.kill('cancelled');
-    if (this.hooks.signal?.aborted) onAbort();
-    this.hooks.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const message: AgentExecute = {
-        type: 'execute', id: this.id, code: this.job.code, files: [...this.job.files], rlimits: this.job.rlimits, reprLimit: this.job.reprLimit,
-      };
-      stdio[3].write(`${JSON.stringify(message)}\n`);
-      stdio[0].end(this.job.stdin);
-      const exit = await exited;
-      return this.finish(exit);
-    } finally {
-      clearTimeout(timer);
-      this.hooks.signal?.removeEventListener('abort', onAbort);
-      this.options.monitor.unwatch(this.watch);
-    }
-  }
-
-  private finish(exit: ExitInfo): ExecuteResult {
-    const wallMs = performance.now() - this.startedAt;
-    const usage = this.record ? this.options.monitor.finalSample(this.record) : { cpuMs: 0, peakMemoryBytes: 0 };
-    // Output past the budget read after the process had already exited still ends the run as output_limit.
-    if (!this.killReason && (this.output.truncated.stdout || this.output.truncated.stderr)) this.killReason = 'output_limit';
-    const { status, message } = decideOutcome({ killReason: this.killReason, agentResult: this.agentResult, exitCode: exit.exitCode, signal: exit.signal, protocolProblem: this.protocolProblem });
-    const { stdout, stderr } = this.output.finish();
-    const trusted = status === 'ok' || status === 'error' ? this.agentResult : undefined;
-    return {
-      status,
-      ...(message ? { message } : {}),
-      stdout,
-      stderr,
-      stdoutTruncated: this.output.truncated.stdout,
-      stderrTruncated: this.output.truncated.stderr,
-      ...(trusted?.status === 'ok' && trusted.value ? { value: trusted.value } : {}),
-      ...(trusted?.status === 'error' ? { error: trusted.error } : {}),
-      // A sandbox the broker killed reports the broker's SIGKILL, not bubblewrap's relay of it (137).
-      exitCode: this.killReason ? null : exit.exitCode,
-      signal: this.killReason ? 'SIGKILL' : exit.signal,
-      usage: { wallMs: round(wallMs), cpuMs: round(usage.cpuMs), peakMemoryBytes: usage.peakMemoryBytes },
-    };
-  }
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
 }

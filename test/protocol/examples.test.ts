@@ -6,7 +6,7 @@ import { ERRORS_FILE, ROOT, staleFiles } from '../../scripts/gen-schema.js';
 import { ErrorCode } from '../../src/errors.js';
 import { checkFiles } from '../../src/files.js';
 import { resolveLimits } from '../../src/limits.js';
-import { agentDisplaySchema, agentExecuteSchema, agentReadySchema, agentResultSchema } from '../../src/protocol/agent.js';
+import { agentCompleteSchema, agentCompletionSchema, agentDisplaySchema, agentExecuteSchema, agentInputReplySchema, agentInputSchema, agentReadySchema, agentResultSchema } from '../../src/protocol/agent.js';
 import { defaultLimits, defaultMaximums } from '../../src/protocol/limits.js';
 import { allMethods } from '../../src/protocol/methods.js';
 
@@ -27,6 +27,10 @@ const agentSchemas = new Map<string, z.ZodType>([
   ['execute', agentExecuteSchema],
   ['display', agentDisplaySchema],
   ['result', agentResultSchema],
+  ['input', agentInputSchema],
+  ['input_reply', agentInputReplySchema],
+  ['complete', agentCompleteSchema],
+  ['completion', agentCompletionSchema],
 ]);
 
 const errorSchema = z.strictObject({
@@ -66,7 +70,9 @@ function checkClientMessage(file: string, message: unknown): void {
     }
     return;
   }
-  const at = parts.findIndex((p) => p === 'request' || p === 'response' || p === 'notification');
+  // A method may itself end in a kind word (input/request → input.request.request.json): take the split that names a method.
+  const kinds = parts.map((p, i) => (p === 'request' || p === 'response' || p === 'notification' ? i : -1)).filter((i) => i > 0);
+  const at = kinds.find((i) => { const prefix = parts.slice(0, i).join('.'); return extraMethods.has(prefix) || allMethods.some((m) => m.method.replaceAll('/', '.') === prefix); }) ?? kinds[0] ?? -1;
   assert.ok(at > 0, `${file}: name must be <method>.<request|response|notification>[.variant].json or error.<name>.json`);
   const kind = parts[at] as 'request' | 'response' | 'notification';
   const prefix = parts.slice(0, at).join('.');

@@ -10,7 +10,7 @@ const systemExit3: AgentResult = { type: 'result', id: 1, status: 'error', error
 const KILLED = { exitCode: null, signal: 'SIGKILL' } as const;
 const facts = (f: Partial<OutcomeFacts>): OutcomeFacts => ({ killReason: undefined, agentResult: undefined, exitCode: 0, signal: null, ...f });
 
-const killMessages: Record<Exclude<KillReason, 'protocol' | 'shutdown'>, string> = {
+const killMessages: Record<Exclude<KillReason, 'protocol' | 'shutdown' | 'restart' | 'closed'>, string> = {
   timeout: 'the run exceeded its wall-clock limit (timeoutMs) and was killed',
   cpu_limit: 'the run exceeded its CPU time limit (cpuMs) and was killed',
   memory_limit: 'the sandbox exceeded its memory limit (memoryBytes) and was killed',
@@ -27,6 +27,15 @@ describe('worker/outcome decideOutcome', () => {
       { name: `${reason} wins over an agent "error" with exit 1`, facts: facts({ killReason: reason, agentResult: error, exitCode: 1 }), expected: { status: reason, message: killMessages[reason] } },
       { name: `${reason} wins over a protocol problem`, facts: facts({ killReason: reason, protocolProblem: 'junk', ...KILLED }), expected: { status: reason, message: killMessages[reason] } },
     ]),
+    { name: 'a session restart is cancelled', facts: facts({ killReason: 'restart', ...KILLED }), expected: { status: 'cancelled', message: 'the session was restarted while the run was in progress' } },
+    { name: 'a session close is cancelled', facts: facts({ killReason: 'closed', ...KILLED }), expected: { status: 'cancelled', message: 'the session was closed while the run was in progress' } },
+    // A session run settled by its result while the worker lives: the agent's status, or the soft stop's reason.
+    { name: 'alive, ok → ok (no exit to agree with)', facts: facts({ agentResult: ok, alive: true }), expected: { status: 'ok' } },
+    { name: 'alive, error → error', facts: facts({ agentResult: error, alive: true }), expected: { status: 'error' } },
+    { name: 'alive, interrupted for a timeout', facts: facts({ killReason: 'timeout', agentResult: error, alive: true }), expected: { status: 'timeout', message: 'the run exceeded its wall-clock limit (timeoutMs) and was interrupted (KeyboardInterrupt); the session kept its state' } },
+    { name: 'alive, interrupted on cancel even if user code swallowed it', facts: facts({ killReason: 'cancelled', agentResult: ok, alive: true }), expected: { status: 'cancelled', message: 'the client cancelled the run; it was interrupted (KeyboardInterrupt) and the session kept its state' } },
+    { name: 'alive, interrupted past the output budget', facts: facts({ killReason: 'output_limit', agentResult: error, alive: true }), expected: { status: 'output_limit', message: 'stdout + stderr exceeded maxOutputBytes; output was cut at the limit and the run was interrupted (KeyboardInterrupt); the session kept its state' } },
+    { name: 'alive but a protocol problem is still crashed', facts: facts({ agentResult: ok, alive: true, protocolProblem: 'junk' }), expected: { status: 'crashed', message: 'the worker sent an invalid control message: junk' } },
     { name: 'shutdown is cancelled', facts: facts({ killReason: 'shutdown', agentResult: ok, ...KILLED }), expected: { status: 'cancelled', message: 'the broker shut down while the run was in progress' } },
     {
       name: 'a protocol kill is crashed, with the problem', facts: facts({ killReason: 'protocol', protocolProblem: 'a control line that is not JSON', ...KILLED }),

@@ -1,0 +1,189 @@
+import type { Readable, Writable } from 'node:stream';
+import type { Watch, WatchRecord } from '../monitor/monitor.js';
+import type { AgentExecute, AgentInput, AgentInputReply, AgentMessage, AgentResult } from '../protocol/agent.js';
+import type { ExecuteResult, MimeBundle } from '../protocol/execute.js';
+import type { Limits } from '../protocol/limits.js';
+import { decideOutcome, type KillReason } from './outcome.js';
+import { OutputCollector, type StreamName } from './output.js';
+import type { Spawned } from './spawn.js';
+import type { ExitInfo, WorkerOptions } from './worker.js';
+
+/** One run handed to a worker. */
+export interface RunJob {
+  readonly code: string;
+  readonly stdin: string;
+  readonly files: readonly { readonly path: string; readonly content: string }[];
+  readonly limits: Limits;
+  readonly rlimits: AgentExecute['rlimits'];
+  readonly reprLimit: number;
+  /** A session's execution count: the code is compiled as "<cell-N>" so later tracebacks find its lines. */
+  readonly cell?: number;
+}
+
+export interface RunHooks {
+  readonly onOutput?: (stream: StreamName, text: string) => void;
+  readonly onDisplay?: (data: MimeBundle) => void;
+  /** Present when the client answers input() itself; the answer, or null for end of input. */
+  readonly onInput?: (request: { prompt: string; password: boolean }, signal: AbortSignal) => Promise<string | null>;
+  readonly signal?: AbortSignal;
+}
+
+/** What a run needs of its worker. */
+export interface RunContext {
+  readonly spawned: Spawned;
+  readonly options: WorkerOptions;
+  readonly known: Map<number, number>;
+  readonly exited: Promise<ExitInfo>;
+  /** A session's run ends with its result; a single-use run ends when the process does. */
+  readonly persistent: boolean;
+  kill(reason: KillReason): void;
+  interrupt(): boolean;
+  isDead(): boolean;
+}
+
+let nextRunId = 1;
+
+/** The state of one run: its timers, its watch, its output, and the one result it settles with. */
+export class ActiveRun {
+  readonly output: OutputCollector;
+  readonly id = nextRunId++;
+  protocolProblem: string | undefined;
+  private killReason: KillReason | undefined;
+  private agentResult: AgentResult | undefined;
+  private record: WatchRecord | undefined;
+  private readonly watch: Watch;
+  private readonly ended = new AbortController();
+  private startedAt = 0;
+  private grace: NodeJS.Timeout | undefined;
+  private onResult: (() => void) | undefined;
+
+  constructor(private readonly job: RunJob, private readonly hooks: RunHooks, private readonly context: RunContext) {
+    this.output = new OutputCollector(job.limits.maxOutputBytes, (stream, text) => hooks.onOutput?.(stream, text), () => this.stop('output_limit'));
+    this.watch = { rootPid: context.spawned.child.pid ?? -1, limits: job.limits, onExceed: (reason) => context.kill(reason) };
+  }
+
+  pushOutput(stream: StreamName, chunk: Buffer): void {
+    this.output.push(stream, chunk);
+  }
+
+  /** The first reason wins: a timeout that leads to an output cut stays a timeout. */
+  recordKill(reason: KillReason): void {
+    this.killReason ??= reason;
+  }
+
+  onAgentMessage(message: Exclude<AgentMessage, { type: 'ready' }>): void {
+    if (!('id' in message) || message.id !== this.id) return; // not this run's: ignore rather than trust
+    if (message.type === 'display') this.hooks.onDisplay?.(message.data);
+    else if (message.type === 'input') void this.answerInput(message);
+    else if (message.type === 'result' && !this.agentResult) {
+      this.agentResult = message;
+      if (this.context.persistent) return this.onResult?.();
+      // Measure while the processes are still there: a single-use agent waits for fd 3 to close before it exits.
+      if (this.record) this.context.options.monitor.finalSample(this.record);
+      this.stdio()[3].end();
+    }
+  }
+
+  async start(): Promise<ExecuteResult> {
+    const { options, persistent } = this.context;
+    this.startedAt = performance.now();
+    this.record = options.monitor.watch(this.watch, this.context.known);
+    const timer = setTimeout(() => this.stop('timeout'), this.job.limits.timeoutMs);
+    const onAbort = (): void => this.stop('cancelled');
+    if (this.hooks.signal?.aborted) onAbort();
+    this.hooks.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const message: AgentExecute = {
+        type: 'execute', id: this.id, code: this.job.code, files: [...this.job.files], rlimits: this.job.rlimits, reprLimit: this.job.reprLimit,
+        ...(persistent ? { stdin: this.job.stdin } : {}),
+        ...(this.job.cell === undefined ? {} : { cell: this.job.cell }),
+        ...(this.hooks.onInput ? { interactive: true } : {}),
+      };
+      this.stdio()[3].write(`${JSON.stringify(message)}\n`);
+      if (!persistent) this.stdio()[0].end(this.job.stdin);
+      const exit = await (persistent ? this.settledOrExited() : this.context.exited);
+      return this.finish(exit);
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(this.grace);
+      this.ended.abort();
+      this.hooks.signal?.removeEventListener('abort', onAbort);
+      options.monitor.unwatch(this.watch);
+      for (const [pid, start] of this.record.known) this.context.known.set(pid, start);
+    }
+  }
+
+  /**
+   * Ends the run for `reason`. A session's run is interrupted first (KeyboardInterrupt keeps the namespace)
+   * and killed only if it does not yield within the grace period; a single-use run is killed at once.
+   */
+  private stop(reason: KillReason): void {
+    if (!this.context.persistent || this.agentResult) return this.context.kill(reason);
+    if (this.killReason) return;
+    this.recordKill(reason);
+    if (!this.context.interrupt()) return this.context.kill(reason);
+    this.grace = setTimeout(() => this.context.kill(reason), this.context.options.interruptGraceMs);
+  }
+
+  /** A session run settles on its result, once the output written before it has been read; or on exit. */
+  private settledOrExited(): Promise<ExitInfo | undefined> {
+    const result = new Promise<undefined>((resolve) => {
+      // The agent flushed its output before writing the result, so those bytes are already in the pipes:
+      // one turn of the event loop reads them (a pipe holds at most 64 KiB; more would have blocked the agent).
+      this.onResult = () => setImmediate(() => resolve(undefined));
+    });
+    return Promise.race([result, this.context.exited]);
+  }
+
+  private async answerInput(message: AgentInput): Promise<void> {
+    const onInput = this.hooks.onInput;
+    let value: string | null = null;
+    if (onInput) {
+      try {
+        value = await onInput({ prompt: message.prompt, password: message.password }, this.ended.signal);
+      } catch {
+        value = null; // the client failed or the run ended: input() sees end of input
+      }
+    }
+    if (this.ended.signal.aborted || this.context.isDead()) return;
+    const reply: AgentInputReply = { type: 'input_reply', id: this.id, seq: message.seq, value };
+    this.stdio()[3].write(`${JSON.stringify(reply)}\n`);
+  }
+
+  private finish(exit: ExitInfo | undefined): ExecuteResult {
+    const { monitor } = this.context.options;
+    const wallMs = performance.now() - this.startedAt;
+    const usage = this.record ? monitor.finalSample(this.record, !this.context.persistent) : { cpuMs: 0, peakMemoryBytes: 0 };
+    // Output past the budget read after the process had already exited still ends the run as output_limit.
+    if (!this.killReason && (this.output.truncated.stdout || this.output.truncated.stderr)) this.killReason = 'output_limit';
+    const alive = exit === undefined;
+    const { status, message } = decideOutcome({
+      killReason: this.killReason, agentResult: this.agentResult, exitCode: exit?.exitCode ?? 0, signal: exit?.signal ?? null, protocolProblem: this.protocolProblem, alive,
+    });
+    const { stdout, stderr } = this.output.finish();
+    // The agent's report only describes its own run; it is shown for runs it finished (interrupted ones too).
+    const trusted = status === 'ok' || status === 'error' || (alive && this.agentResult) ? this.agentResult : undefined;
+    return {
+      status,
+      ...(message ? { message } : {}),
+      stdout,
+      stderr,
+      stdoutTruncated: this.output.truncated.stdout,
+      stderrTruncated: this.output.truncated.stderr,
+      ...(trusted?.status === 'ok' && trusted.value ? { value: trusted.value } : {}),
+      ...(trusted?.status === 'error' ? { error: trusted.error } : {}),
+      // A sandbox the broker killed reports the broker's SIGKILL, not bubblewrap's relay of it (137).
+      exitCode: alive ? null : this.killReason ? null : exit.exitCode,
+      signal: alive ? null : this.killReason ? 'SIGKILL' : exit.signal,
+      usage: { wallMs: round(wallMs), cpuMs: round(usage.cpuMs), peakMemoryBytes: usage.peakMemoryBytes },
+    };
+  }
+
+  private stdio(): [Writable, Readable, Readable, Writable, Readable] {
+    return this.context.spawned.child.stdio as unknown as [Writable, Readable, Readable, Writable, Readable];
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
