@@ -1,10 +1,14 @@
-"""The agent's main loop: ready, then execute → result. No exception escapes serve()."""
+"""The agent's main loop: ready, then execute → result (and, in a session, complete → completion).
+
+No exception escapes serve().
+"""
 
 import linecache
 import os
 import sys
 
-from . import files, limits, messages, output, wire
+from . import figures, files, limits, messages, output, wire
+from .inbox import Inbox, make_ask
 from .serialize import format_error, make_error, type_name
 from .session import Outcome, Session, register_source
 
@@ -30,23 +34,37 @@ def describe_bug(exc):
     return "internal error: %s: %s%s" % (type_name(exc), exc, where)
 
 
-class Agent:
-    """execute message → (result message, Outcome). rlimits must be in force before any code runs."""
+def broken_channel(exc):
+    """A bad message during an input() wait: the channel cannot be trusted, so the agent ends."""
+    output.flush()
+    os._exit(fatal("protocol error: %s" % exc))
 
-    def __init__(self, send, root=".", apply_rlimits=limits.apply_rlimits):
+
+class Agent:
+    """execute message → (result message, Outcome). rlimits must be in force before any code runs.
+
+    `inbox` (fd 3) lets interactive runs wait for input replies; `session_stdin` makes each run's
+    sys.stdin the execute's `stdin` text (session mode: fd 0 is at EOF).
+    """
+
+    def __init__(self, send, root=".", apply_rlimits=limits.apply_rlimits, inbox=None, session_stdin=False,
+                 on_broken=broken_channel):
         self.session = Session(send)
+        if inbox is not None:
+            self.session.ask = make_ask(inbox, self.session.send, self.session.gate, on_broken)
         self.root = root
         self.apply_rlimits = apply_rlimits
+        self.session_stdin = session_stdin
         self.limited = False  # a session applies rlimits once: lowered hard limits cannot be raised
 
     def handle(self, message):
         try:
             request = messages.parse_execute(message)
         except messages.BadRequest as exc:
-            if exc.execute_id is None:
+            if exc.request_id is None:
                 raise wire.ProtocolError(str(exc)) from None
             failure = agent_failure(str(exc))
-            return messages.result(exc.execute_id, failure), failure
+            return messages.result(exc.request_id, failure), failure
         try:
             outcome = self._execute(request)
         except BaseException as exc:  # an agent bug still answers this request
@@ -61,7 +79,24 @@ class Agent:
                 self.limited = True
         except (ValueError, OSError) as exc:  # FileRefused, a bad rlimit, setrlimit refusing
             return agent_failure(str(exc), request.repr_limit)
-        return self.session.execute(request.id, request.code, request.repr_limit)
+        stdin = (request.stdin or "") if self.session_stdin else None
+        return self.session.execute(request.id, request.code, request.repr_limit, cell=request.cell,
+                                    stdin=stdin, interactive=request.interactive)
+
+    def complete(self, message):
+        """complete message → completion message; a bad one gets no matches at offset 0."""
+        try:
+            request = messages.parse_complete(message)
+        except messages.BadRequest as exc:
+            if exc.request_id is None:
+                raise wire.ProtocolError(str(exc)) from None
+            return messages.completion(exc.request_id, [], 0, 0)
+        try:
+            matches, start, end = self.session.complete(request.code, request.cursor)
+        except BaseException:  # an agent bug still answers, with nothing to offer
+            matches, start, end = [], request.cursor, request.cursor
+        output.flush()  # what user getters printed comes before the answer
+        return messages.completion(request.id, matches, start, end)
 
 
 def finish(outcome, exiting):
@@ -71,8 +106,8 @@ def finish(outcome, exiting):
     output.flush()
 
 
-def serve_single(reader, writer, agent):
-    message = reader.read_message()
+def serve_single(inbox, writer, agent):
+    message = inbox.next()
     if message is None:
         return 0  # the broker retired an idle worker
     result, outcome = agent.handle(message)
@@ -92,12 +127,18 @@ def wait_for_release():
         pass  # user code closed or broke fd 3: only this run's usage figures suffer
 
 
-def serve_session(reader, writer, agent):
+def serve_session(inbox, writer, agent):
     while True:
-        message = reader.read_message()
+        message = inbox.next()
         if message is None:
             output.flush()
             return 0
+        kind = message.get("type")
+        if kind == "input_reply":
+            continue  # its run has ended (answered late, or interrupted): nobody is waiting
+        if kind == "complete":
+            writer.send(agent.complete(message))
+            continue
         result, outcome = agent.handle(message)
         finish(outcome, exiting=False)
         writer.send(result)
@@ -127,14 +168,18 @@ def serve(mode):
     try:
         for fd in (wire.CONTROL_IN, wire.CONTROL_OUT):
             os.set_inheritable(fd, False)  # subprocesses of user code must not hold the channel
-        reader, writer = wire.fd_reader(wire.CONTROL_IN), wire.fd_writer(wire.CONTROL_OUT)
-        agent = Agent(writer.send)
+        # Set, not imported: matplotlib picks our backend up only if user code imports it.
+        os.environ["MPLBACKEND"] = figures.BACKEND
+        # ...for this process only: a subprocess could not import pycell_agent, so it gets matplotlib's default.
+        os.unsetenv("MPLBACKEND")
+        inbox, writer = Inbox(wire.fd_reader(wire.CONTROL_IN)), wire.fd_writer(wire.CONTROL_OUT)
+        agent = Agent(writer.send, inbox=inbox, session_stdin=mode == "session")
         agent.session.gate.install()
         agent.session.register_as_main()
         warm_up()
         sys.argv = [""]  # as in an interactive interpreter: the agent's argv is not the user's
         writer.send(messages.ready(os.getpid(), python_version()))
-        return (serve_single if mode == "single" else serve_session)(reader, writer, agent)
+        return (serve_single if mode == "single" else serve_session)(inbox, writer, agent)
     except wire.ProtocolError as exc:
         return fatal("protocol error: %s" % exc)
     except BaseException as exc:  # broken control pipe, or a bug outside any request

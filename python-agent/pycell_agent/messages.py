@@ -1,22 +1,37 @@
-"""The agent hop's messages (protocol/agent.md): builders for ours, a validator for the broker's."""
+"""The agent hop's messages (protocol/agent.md): builders for ours, validators for the broker's."""
 
 DEFAULT_REPR_LIMIT = 10000  # only for AgentError records of requests whose reprLimit was unusable
 
 
 class BadRequest(Exception):
-    """An execute message we refuse; `execute_id` is None when even its id is unusable."""
+    """A broker message we refuse; `request_id` is None when even its id is unusable."""
 
-    def __init__(self, execute_id, message):
+    def __init__(self, request_id, message):
         super().__init__(message)
-        self.execute_id = execute_id
+        self.request_id = request_id
 
 
 class Execute:
-    __slots__ = ("id", "code", "files", "rlimits", "repr_limit")
+    __slots__ = ("id", "code", "files", "rlimits", "repr_limit", "stdin", "cell", "interactive")
 
-    def __init__(self, id, code, files, rlimits, repr_limit):
+    def __init__(self, id, code, files, rlimits, repr_limit, stdin=None, cell=None, interactive=False):
         self.id, self.code, self.files = id, code, files
         self.rlimits, self.repr_limit = rlimits, repr_limit
+        self.stdin, self.cell, self.interactive = stdin, cell, interactive
+
+
+class Complete:
+    __slots__ = ("id", "code", "cursor")
+
+    def __init__(self, id, code, cursor):
+        self.id, self.code, self.cursor = id, code, cursor
+
+
+class InputReply:
+    __slots__ = ("id", "seq", "value")
+
+    def __init__(self, id, seq, value):
+        self.id, self.seq, self.value = id, seq, value
 
 
 def ready(pid, python):
@@ -25,6 +40,15 @@ def ready(pid, python):
 
 def display(execute_id, data):
     return {"type": "display", "id": execute_id, "data": data}
+
+
+def input_request(execute_id, seq, prompt, password):
+    return {"type": "input", "id": execute_id, "seq": seq, "prompt": prompt, "password": password}
+
+
+def completion(complete_id, matches, cursor_start, cursor_end):
+    return {"type": "completion", "id": complete_id, "matches": matches,
+            "cursorStart": cursor_start, "cursorEnd": cursor_end}
 
 
 def result(execute_id, outcome):
@@ -37,14 +61,33 @@ def result(execute_id, outcome):
     return message
 
 
+class _Absent:
+    def __repr__(self):
+        return "nothing"
+
+
+_ABSENT = _Absent()  # a required field that is missing: no check accepts it (null is not absent)
+
+
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _field(message, name, check, expected, execute_id):
-    value = message.get(name)
-    if not check(value):
-        raise BadRequest(execute_id, "execute.%s: expected %s, got %.80r" % (name, expected, value))
+def _is_str(value):
+    return isinstance(value, str)
+
+
+def _is_positive(value):
+    return _is_int(value) and value > 0
+
+
+def _field(message, name, check, expected, request_id, default=...):
+    """The field's value; `default` (when given) stands for an absent field, which then passes."""
+    if default is not ... and name not in message:
+        return default
+    value = message.get(name, _ABSENT)
+    if value is _ABSENT or not check(value):
+        raise BadRequest(request_id, "%s.%s: expected %s, got %.80r" % (message["type"], name, expected, value))
     return value
 
 
@@ -53,16 +96,42 @@ def _is_file(entry):
             and isinstance(entry.get("content"), str))
 
 
+def _expect_type(message, kind):
+    if message.get("type") != kind:
+        raise BadRequest(None, "expected %s %s message, got type %.80r"
+                         % ("an" if kind[0] in "aeiou" else "a", kind, message.get("type")))
+
+
 def parse_execute(message):
     """An Execute, or BadRequest naming the field and the value received."""
-    if message.get("type") != "execute":
-        raise BadRequest(None, "expected an execute message, got type %.80r" % (message.get("type"),))
+    _expect_type(message, "execute")
     execute_id = _field(message, "id", _is_int, "an integer", None)
-    code = _field(message, "code", lambda v: isinstance(v, str), "a string", execute_id)
+    code = _field(message, "code", _is_str, "a string", execute_id)
     files = _field(message, "files", lambda v: isinstance(v, list) and all(map(_is_file, v)),
                    "a list of {path: string, content: base64 string}", execute_id)
     rlimits = _field(message, "rlimits", lambda v: isinstance(v, dict) and all(map(_is_int, v.values())),
                      "an object of integers", execute_id)
     repr_limit = _field(message, "reprLimit", lambda v: _is_int(v) and v >= 0,
                         "a non-negative integer", execute_id)
-    return Execute(execute_id, code, files, rlimits, repr_limit)
+    stdin = _field(message, "stdin", _is_str, "a string", execute_id, None)
+    cell = _field(message, "cell", _is_positive, "a positive integer", execute_id, None)
+    interactive = _field(message, "interactive", lambda v: isinstance(v, bool), "a boolean", execute_id, False)
+    return Execute(execute_id, code, files, rlimits, repr_limit, stdin, cell, interactive)
+
+
+def parse_complete(message):
+    """A Complete; the cursor is an offset in code points, 0..len(code)."""
+    _expect_type(message, "complete")
+    complete_id = _field(message, "id", _is_int, "an integer", None)
+    code = _field(message, "code", _is_str, "a string", complete_id)
+    cursor = _field(message, "cursor", lambda v: _is_int(v) and 0 <= v <= len(code),
+                    "an integer from 0 to %d" % len(code), complete_id)
+    return Complete(complete_id, code, cursor)
+
+
+def parse_input_reply(message):
+    _expect_type(message, "input_reply")
+    reply_id = _field(message, "id", _is_int, "an integer", None)
+    seq = _field(message, "seq", _is_positive, "a positive integer", reply_id)
+    value = _field(message, "value", lambda v: v is None or _is_str(v), "a string or null", reply_id)
+    return InputReply(reply_id, seq, value)

@@ -26,6 +26,10 @@ def flush():
 
 def write_exit_message(text):
     """What CPython prints for sys.exit("msg"): the message and a newline on stderr."""
+    write_stderr_line(text)
+
+
+def write_stderr_line(text):
     try:
         sys.stderr.write(text + "\n")
     except Exception:

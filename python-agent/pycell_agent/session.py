@@ -7,11 +7,13 @@ import linecache
 import sys
 import types
 
-from .display import Current, make_display
+from . import completion, figures
+from .display import Current, make_display, make_publish
 from .interrupts import InterruptGate
+from .prompts import RunInput
 from .serialize import format_error, make_bundle, make_error, safe_str
 
-CELL = "<cell>"
+CELL = "<cell>"  # a cell without a number; numbered cells are "<cell-N>"
 NUL_MESSAGE = "source code string cannot contain null bytes"
 
 
@@ -50,18 +52,26 @@ def register_source(source, filename=CELL):
     linecache.cache[filename] = (len(source), None, lines, filename)
 
 
-def compile_cell(source):
-    """Compiled, or raises: NulByte, SyntaxError, or whatever else compile() raises."""
+def cell_filename(cell):
+    return CELL if cell is None else "<cell-%d>" % cell
+
+
+def compile_cell(source, filename=CELL):
+    """Compiled, or raises: NulByte, SyntaxError, or whatever else compile() raises.
+
+    Earlier cells' sources stay in linecache: a function defined in cell 1 and failing when
+    called from cell 3 shows cell 1's line in the traceback.
+    """
     nul = source.find("\0")
     if nul >= 0:
         raise NulByte(source.count("\n", 0, nul) + 1)
-    register_source(source)
-    tree = compile(source, CELL, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    register_source(source, filename)
+    tree = compile(source, filename, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         expression = ast.Expression(body=tree.body.pop().value)
-        last = compile(expression, CELL, "eval", dont_inherit=True)
-    return Compiled(compile(tree, CELL, "exec", dont_inherit=True), last)
+        last = compile(expression, filename, "eval", dont_inherit=True)
+    return Compiled(compile(tree, filename, "exec", dont_inherit=True), last)
 
 
 def run_cell(compiled, namespace):
@@ -80,20 +90,31 @@ def exit_status(exc):
     return 1, safe_str(exc.code)
 
 
-def nul_error(lineno, limit):
-    lines = ['  File "%s", line %d' % (CELL, lineno), "ValueError: " + NUL_MESSAGE]
+def nul_error(lineno, limit, filename=CELL):
+    lines = ['  File "%s", line %d' % (filename, lineno), "ValueError: " + NUL_MESSAGE]
     return make_error("ValueError", NUL_MESSAGE, lines, limit)
 
 
 class Session:
-    """A `__main__` namespace that lives across executes (one execute in single mode)."""
+    """A `__main__` namespace that lives across executes (one execute in single mode).
 
-    def __init__(self, send):
+    `ask` answers interactive input() (inbox.make_ask); without it input() reads sys.stdin.
+    """
+
+    def __init__(self, send, ask=None):
+        self.gate = InterruptGate()
+        self._send = send
+        self.ask = ask
         self.current = Current()
+        self.publish = make_publish(self.send, self.current)
         self.module = types.ModuleType("__main__")
         self.module.__builtins__ = builtins
-        self.module.display = make_display(send, self.current)
-        self.gate = InterruptGate()
+        self.module.display = make_display(self.send, self.current)
+
+    def send(self, message):
+        """For messages sent while user code runs: a SIGINT must not tear them."""
+        with self.gate.shielded():
+            self._send(message)
 
     @property
     def namespace(self):
@@ -102,20 +123,37 @@ class Session:
     def register_as_main(self):
         # So pickle, dataclasses and `import __main__` see the user's namespace, not the agent.
         sys.modules["__main__"] = self.module
+        figures.on_show = self.show_figures  # plt.show() from user code
 
-    def execute(self, execute_id, code, limit):
+    def execute(self, execute_id, code, limit, cell=None, stdin=None, interactive=False):
+        """One run. `stdin` None leaves sys.stdin alone; see prompts.RunInput."""
         self.current.execute_id, self.current.repr_limit = execute_id, limit
+        filename = cell_filename(cell)
         try:
-            compiled = compile_cell(code)
+            compiled = compile_cell(code, filename)
         except NulByte as exc:
-            return Outcome.failed(nul_error(exc.lineno, limit))
+            return Outcome.failed(nul_error(exc.lineno, limit, filename))
         except Exception as exc:  # SyntaxError, but also RecursionError/MemoryError from the compiler
             return Outcome.failed(format_error(exc, limit))
         try:
             with self.gate:
-                return self._run(compiled, limit)
+                with RunInput(self.ask, execute_id, limit, stdin, interactive):
+                    outcome = self._run(compiled, limit)
+                self.show_figures()  # as notebooks do: figures left open are shown with the cell
+                return outcome
         except KeyboardInterrupt:  # a second interrupt while the first was being reported
             return Outcome.failed(make_error("KeyboardInterrupt", "", ["KeyboardInterrupt"], limit))
+
+    def show_figures(self):
+        figures.send_open_figures(self.publish, self.current.repr_limit)
+
+    def complete(self, code, cursor):
+        """(matches, cursor_start, cursor_end); interruptible, like user code, since getters run."""
+        try:
+            with self.gate:
+                return completion.complete(code, cursor, self.namespace)
+        except KeyboardInterrupt:
+            return [], cursor, cursor
 
     def _run(self, compiled, limit):
         try:

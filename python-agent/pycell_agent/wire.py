@@ -34,14 +34,22 @@ class Reader:
             if end >= 0:
                 return self._take(end)
             self._scanned = len(self._buf)
-            if self._scanned > self._max:
-                raise LineTooLong("control line longer than %d bytes" % self._max)
-            data = self._read(min(self._chunk, self._max + 1 - self._scanned))
-            if not data:
+            if not self.fill():
                 if self._buf:
                     raise ProtocolError("control input ended inside a line")
                 return None
-            self._buf += data
+
+    def fill(self):
+        """One read into the buffer (blocks only if nothing is available); False at EOF."""
+        if len(self._buf) > self._max:
+            raise LineTooLong("control line longer than %d bytes" % self._max)
+        data = self._read(min(self._chunk, self._max + 1 - len(self._buf)))
+        self._buf += data
+        return bool(data)
+
+    def has_line(self):
+        """Whether read_line would return without reading: a whole line is already buffered."""
+        return self._buf.find(b"\n", self._scanned) >= 0
 
     def _take(self, end):
         if end > self._max:

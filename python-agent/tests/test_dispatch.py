@@ -35,7 +35,7 @@ class ParseExecuteTest(unittest.TestCase):
             with self.subTest(text=text):
                 with self.assertRaises(messages.BadRequest) as caught:
                     messages.parse_execute(message)
-                self.assertEqual((caught.exception.execute_id, str(caught.exception)), (execute_id, text))
+                self.assertEqual((caught.exception.request_id, str(caught.exception)), (execute_id, text))
 
     def test_parse_mode(self):
         rows = [
@@ -114,7 +114,7 @@ class AgentTest(unittest.TestCase):
             self.agent.handle({"type": "execute", "code": "1"})
 
     def test_agent_bug_becomes_an_error_result(self):
-        def broken(*args):
+        def broken(*args, **kwargs):
             raise RuntimeError("boom")
 
         self.agent.session.execute = broken

@@ -8,7 +8,7 @@ import tempfile
 import unittest
 
 from pycell_agent import messages
-from tests.agentproc import AGENT_DIR, run_single
+from tests.agentproc import AGENT_DIR, AgentProcess, run_single
 
 EXAMPLES = os.path.join(os.path.dirname(AGENT_DIR), "protocol", "examples", "agent")
 
@@ -82,6 +82,47 @@ class GoldenTest(unittest.TestCase):
             self.assertEqual(golden, real)
         else:
             self.assertEqual(golden["error"]["traceback"][-1], real["error"]["traceback"][-1])
+
+
+class SessionGoldenTest(unittest.TestCase):
+    """execute-session → input → input_reply → result, then complete → completion, in one session."""
+
+    @classmethod
+    def setUpClass(cls):
+        with tempfile.TemporaryDirectory() as cwd:
+            agent = AgentProcess("session", cwd)
+            agent.proc.stdin.close()  # as the broker does for a session
+            agent.proc.stdin = None
+            try:
+                agent.next_message()  # ready
+                agent.send(load("execute-session.json"))
+                cls.input = agent.next_message()
+                agent.send(load("input_reply.json"))
+                cls.result = agent.next_message()
+                agent.send(load("complete.json"))
+                cls.completion = agent.next_message()
+            finally:
+                cls.finished = agent.finish()
+
+    def test_execute_session_is_accepted_as_is(self):
+        request = messages.parse_execute(load("execute-session.json"))
+        self.assertEqual((request.stdin, request.cell, request.interactive), ("hello\n", 3, True))
+        self.assertNotIn("CPU", request.rlimits)  # sessions have no CPU-seconds limit
+        self.assertEqual(self.result, {"type": "result", "id": 7, "status": "ok",
+                                       "value": {"text/plain": "'Ada says hello'"}})
+        self.assertEqual((self.finished.returncode, self.finished.stdout, self.finished.stderr), (0, b"", b""))
+
+    def test_input(self):
+        self.assertEqual(load("input.json"), self.input)
+
+    def test_input_reply_is_accepted(self):
+        reply = messages.parse_input_reply(load("input_reply.json"))
+        self.assertEqual((reply.id, reply.seq), (self.input["id"], self.input["seq"]))
+
+    def test_complete_and_completion(self):
+        request = messages.parse_complete(load("complete.json"))
+        self.assertEqual((request.code, request.cursor), ("os.pa", 5))
+        self.assertEqual(load("completion.json"), self.completion)
 
 
 if __name__ == "__main__":
