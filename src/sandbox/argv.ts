@@ -1,4 +1,4 @@
-import { SANDBOX_AGENT_DIR, SECCOMP_FD, SANDBOX_HOSTNAME, SANDBOX_WORKDIR, sandboxEnv, type HostFacts, type SandboxPolicy } from './policy.js';
+import { ETC_FILES, SANDBOX_AGENT_DIR, SECCOMP_FD, SANDBOX_HOSTNAME, SANDBOX_WORKDIR, sandboxEnv, type HostFacts, type SandboxPolicy } from './policy.js';
 
 /**
  * Projects policy + host facts onto bubblewrap's argv (everything after the bwrap path).
@@ -25,6 +25,8 @@ export function toBwrapArgv(policy: SandboxPolicy, facts: HostFacts): string[] {
     if ('symlink' in entry) args.push('--symlink', entry.symlink, entry.path);
     else args.push('--ro-bind', entry.path, entry.path);
   }
+  for (const { name, target } of facts.alternatives ?? []) args.push('--symlink', target, `/etc/alternatives/${name}`);
+  for (const file of facts.etcFiles ?? []) if (ETC_FILES.includes(file)) args.push('--ro-bind', file, file);
   for (const prefix of facts.python.prefixes) {
     if (!isUnder(prefix, '/usr')) args.push('--ro-bind', prefix, prefix);
   }

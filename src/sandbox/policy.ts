@@ -19,11 +19,25 @@ export interface HostFacts {
   readonly python: { readonly executable: string; readonly prefixes: readonly string[] };
   /** Top-level entries such as /lib: a symlink (merged /usr) is recreated, a directory is bound read-only. */
   readonly rootEntries: readonly ({ readonly path: string; readonly symlink: string } | { readonly path: string; readonly dir: true })[];
+  /**
+   * Debian's /etc/alternatives links that resolve to files under /usr (libblas.so.3 → openblas, which numpy
+   * needs): recreated as symlinks to their resolved targets, so no host /etc is bound.
+   */
+  readonly alternatives?: readonly { readonly name: string; readonly target: string }[];
+  /** Which of ETC_FILES exist on the host: bound read-only at the same path. */
+  readonly etcFiles?: readonly string[];
   /** Host directory holding a copy of python-agent/, readable by the sandbox uid. */
   readonly agentDir: string;
   /** The compiled seccomp filter for this machine's architecture, or undefined where none is known. */
   readonly seccomp?: Buffer;
 }
+
+/**
+ * The only host /etc files a sandbox sees: world-readable configuration that installed Python packages
+ * cannot start without (Debian's matplotlib keeps its matplotlibrc there; fontconfig its fonts.conf).
+ * Nothing with secrets or accounts.
+ */
+export const ETC_FILES: readonly string[] = ['/etc/matplotlibrc', '/etc/fonts'];
 
 /** The descriptor bubblewrap reads the seccomp filter from (right after the agent's 0-4; bwrap closes it). */
 export const SECCOMP_FD = 5;

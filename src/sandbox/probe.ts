@@ -1,7 +1,7 @@
 import { execa } from 'execa';
-import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import type { HostFacts } from './policy.js';
+import { ETC_FILES, type HostFacts } from './policy.js';
 import type { LaunchSpec } from './launch.js';
 
 /** What the probe learned about the host: facts for argv, and findings for doctor and initialize. */
@@ -10,6 +10,8 @@ export interface HostProbe {
   readonly python: { readonly executable: string; readonly version: string; readonly prefixes: readonly string[] } | { readonly error: string };
   readonly userns: { readonly ok: boolean; readonly detail: string; readonly fix?: string };
   readonly rootEntries: HostFacts['rootEntries'];
+  readonly alternatives: HostFacts['alternatives'];
+  readonly etcFiles: readonly string[];
   readonly cgroupV2: { readonly writable: boolean; readonly detail: string };
   readonly seccomp: { readonly available: boolean; readonly detail: string };
   readonly runningAsRoot: boolean;
@@ -76,6 +78,26 @@ export function probeUserns(read: (path: string) => string | undefined = readTex
   return { ok: true, detail: `user namespaces enabled (max_user_namespaces=${max ?? 'unknown'})` };
 }
 
+/** /etc/alternatives entries that resolve to an existing file under /usr (see HostFacts.alternatives). */
+export function probeAlternatives(dir = '/etc/alternatives'): HostFacts['alternatives'] {
+  const out: { name: string; target: string }[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const name of names.sort()) {
+    try {
+      const target = realpathSync(join(dir, name));
+      if (target.startsWith('/usr/') && !name.includes('/')) out.push({ name, target });
+    } catch {
+      // dangling on the host too: nothing to recreate
+    }
+  }
+  return out;
+}
+
 /** /lib, /lib64, /bin, /sbin: symlinks into /usr on merged-/usr systems, real directories elsewhere. */
 function probeRootEntries(): HostFacts['rootEntries'] {
   const entries: HostFacts['rootEntries'][number][] = [];
@@ -118,6 +140,8 @@ export async function probeHost(options: { bwrap: string; python: string }): Pro
     python,
     userns: probeUserns(),
     rootEntries: probeRootEntries(),
+    alternatives: probeAlternatives(),
+    etcFiles: ETC_FILES.filter((file) => existsSync(file)),
     cgroupV2: probeCgroupV2(),
     seccomp: probeSeccomp(),
     runningAsRoot: process.getuid?.() === 0,

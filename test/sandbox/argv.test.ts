@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { agentCommand, toBwrapArgv } from '../../src/sandbox/argv.js';
 import { makeLaunchSpec } from '../../src/sandbox/launch.js';
-import { sandboxEnv, type HostFacts, type SandboxPolicy } from '../../src/sandbox/policy.js';
+import { ETC_FILES, sandboxEnv, type HostFacts, type SandboxPolicy } from '../../src/sandbox/policy.js';
 
 const MiB = 1024 * 1024;
 
@@ -108,6 +108,26 @@ describe('sandbox/argv toBwrapArgv', () => {
       ],
     },
     {
+      name: 'Debian alternatives are recreated as symlinks to their resolved /usr targets, never a bind of /etc',
+      policy,
+      facts: {
+        python: { executable: '/usr/bin/python3', prefixes: ['/usr'] },
+        rootEntries: [],
+        alternatives: [{ name: 'libblas.so.3-x86_64-linux-gnu', target: '/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3' }],
+        etcFiles: ['/etc/matplotlibrc', '/etc/shadow'],
+        agentDir: '/var/lib/pycell/agent',
+      },
+      expected: [
+        ...head(true),
+        '--ro-bind', '/usr', '/usr',
+        '--symlink', '/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3', '/etc/alternatives/libblas.so.3-x86_64-linux-gnu',
+        // only the allowlisted file: a fact naming /etc/shadow is not bound
+        '--ro-bind', '/etc/matplotlibrc', '/etc/matplotlibrc',
+        '--ro-bind', '/var/lib/pycell/agent', '/pycell/agent',
+        ...tail('16777216', '67108864', '/usr/bin/python3', 'single'),
+      ],
+    },
+    {
       name: 'a venv prefix and its base outside /usr are both bound',
       policy,
       facts: {
@@ -186,7 +206,7 @@ describe('sandbox/argv properties', () => {
       const argv = toBwrapArgv(p, f);
       for (const bind of binds(argv)) {
         assert.equal(bind.option, '--ro-bind', `${bind.option} ${bind.source}`);
-        assert.doesNotMatch(bind.source, /^\/(home|root|run|etc)(\/|$)/);
+        if (!ETC_FILES.includes(bind.source)) assert.doesNotMatch(bind.source, /^\/(home|root|run|etc)(\/|$)/);
         assert.notEqual(bind.source, '/tmp');
         // The only thing taken from the host /tmp is the broker's private agent copy, mounted at /pycell/agent.
         if (bind.source.startsWith('/tmp/')) assert.deepEqual([bind.source, bind.dest], [f.agentDir, '/pycell/agent']);

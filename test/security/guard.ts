@@ -19,7 +19,7 @@ def _pycell_guard():
         reasons.append('running as uid 0')
     if _guard_os.getpid() >= 10:
         reasons.append('pid %d: not in a fresh pid namespace' % _guard_os.getpid())
-    for path in ('/etc/passwd', '/etc', '/root', '/home', '/work'):
+    for path in ('/etc/passwd', '/etc/shadow', '/root', '/home', '/work'):
         if _guard_os.path.exists(path):
             reasons.append(path + ' is visible: looks like the host filesystem')
     if _guard_socket.gethostname() != 'pycell':

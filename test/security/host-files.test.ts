@@ -8,7 +8,8 @@ import { probe, randomTag, startBroker, type SecurityBroker } from './harness.js
 
 const MiB = 1024 * 1024;
 const config = makeConfig({}); // the broker is started with the defaults: workspace and /dev/shm sizes
-const ALLOWED_ROOT = new Set(['usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'pycell', 'proc', 'dev', 'tmp']);
+// etc: only Debian's alternatives links into /usr and the allowlisted ETC_FILES (see the /etc test below).
+const ALLOWED_ROOT = new Set(['usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'pycell', 'proc', 'dev', 'tmp', 'etc']);
 const WRITE_ERRNOS = new Set([1, 2, 13, 30]); // EPERM, ENOENT, EACCES, EROFS
 
 /**
@@ -38,7 +39,7 @@ describe('security: host files are out of reach', function () {
 
   it('host paths are absent or unreadable inside: /etc/shadow, /etc/passwd, /root, /home, /run, host /tmp, the checkout, /work', async () => {
     const paths = [
-      '/etc/shadow', '/etc/passwd', '/etc', '/root', '/home', '/run', '/var', '/sys', '/work', '/mnt', '/opt', '/srv',
+      '/etc/shadow', '/etc/passwd', '/etc/hostname', '/etc/alternatives/../passwd', '/root', '/home', '/run', '/var', '/sys', '/work', '/mnt', '/opt', '/srv',
       homedir(), process.cwd(), join(process.cwd(), 'package.json'), join(tmpdir(), markerName), markerDir, join(markerDir, 'inside'),
     ];
     const code = String.raw`
@@ -60,6 +61,18 @@ emit(out)
     const { data } = await probe<Record<string, { exists: boolean; listed?: string[]; read?: string; errno?: number }>>(broker, code);
     const visible = Object.entries(data).filter(([, e]) => e.exists || e.listed !== undefined || e.read !== undefined);
     assert.deepEqual(visible, [], `host paths visible inside the sandbox: ${JSON.stringify(visible)}`);
+  });
+
+  it('/etc holds nothing but alternatives links into /usr (numpy finds libblas through them), matplotlibrc and fonts', async () => {
+    const code = String.raw`
+import os
+etc = sorted(os.listdir('/etc')) if os.path.isdir('/etc') else []
+links = {n: os.readlink('/etc/alternatives/' + n) for n in os.listdir('/etc/alternatives')} if 'alternatives' in etc else {}
+emit({'etc': etc, 'notSymlinks': [n for n in links if not os.path.islink('/etc/alternatives/' + n)], 'outsideUsr': [t for t in links.values() if not t.startswith('/usr/')]})
+`;
+    const { data } = await probe<{ etc: string[]; notSymlinks: string[]; outsideUsr: string[] }>(broker, code);
+    assert.deepEqual(data.etc.filter((name) => !['alternatives', 'matplotlibrc', 'fonts'].includes(name)), [], `/etc lists ${JSON.stringify(data.etc)}`);
+    assert.deepEqual([data.notSymlinks, data.outsideUsr], [[], []]);
   });
 
   it('the root directory holds only the sandbox layout, and nothing outside /usr and /proc names or holds host /tmp content', async () => {
