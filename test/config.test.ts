@@ -17,6 +17,10 @@ const expectedDefaults = {
   shmBytes: 16 * MiB,
   reprLimit: 64 * 1024,
   maxClientBacklogBytes: 8 * MiB, // a client that stops reading: output notifications stop past this
+  maxSessions: 8, // the documented cap (README, protocol/README.md Sessions)
+  sessionIdleMs: 30 * 60_000, // 30 minutes, as documented
+  interruptGraceMs: 1000,
+  completionTimeoutMs: 2000,
   monitorIntervalMs: 50,
   allowWeakIsolation: false,
   network: 'none',
