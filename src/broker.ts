@@ -60,7 +60,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   const runtime: RuntimeDir = makeRuntimeDir(AGENT_SOURCE);
   const user = probe.runningAsRoot ? config.sandboxUser : undefined;
   const arch = ARCHES[process.arch];
-  const facts = { python: { executable: python.executable, prefixes: python.prefixes }, rootEntries: probe.rootEntries, agentDir: runtime.agentDir, ...(arch ? { seccomp: seccompProgram(arch) } : {}) };
+  const facts = { python: { executable: python.executable, prefixes: python.prefixes }, rootEntries: probe.rootEntries, alternatives: probe.alternatives, etcFiles: probe.etcFiles, agentDir: runtime.agentDir, ...(arch ? { seccomp: seccompProgram(arch) } : {}) };
   const policy = { network: config.network, workspaceBytes: config.workspaceBytes, shmBytes: config.shmBytes, extraReadOnly: [], mode: 'single' as const };
   const sandboxed = 'error' in probe.bwrap ? undefined : makeLaunchSpec({ kind: 'sandbox', bwrapPath: probe.bwrap.path }, policy, facts, user);
   const { problem, seccompConfirmed } = await trySandbox(probe, sandboxed);
