@@ -2,6 +2,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { sweep, treeOf } from '../../src/monitor/procfs.js';
 import { cmdline, waitFor } from './procs.js';
+import type { ClientSession } from '../../src/client/index.js';
+import type { ConfigInput } from '../../src/config.js';
+import type { InitializeParams } from '../../src/protocol/lifecycle.js';
+import type { Limits } from '../../src/protocol/limits.js';
+import { startInProcess, type InProcess } from './inproc.js';
 
 /** What a rejected request carried: the JSON-RPC error code, message and data. */
 export interface WireError {
@@ -65,4 +70,30 @@ export function withoutMarkers(lines: readonly string[]): string[] {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Opens sessions for one test at a time: every session opened through the returned function is closed
+ * after the test, so an operator's cap is free again for the next one.
+ */
+export function sessionOpener(broker: () => InProcess): (limits?: Partial<Limits>) => Promise<ClientSession> {
+  const opened: ClientSession[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close().catch(() => undefined)));
+  });
+  return async (limits) => {
+    const session = await broker().client.openSession(limits);
+    opened.push(session);
+    return session;
+  };
+}
+
+/** One in-process broker and one open session for a describe block, handed to `use`; disposed after it. */
+export function withBrokerAndSession(config: ConfigInput, use: (broker: InProcess, session: ClientSession) => void, initialize?: InitializeParams): void {
+  let broker: InProcess | undefined;
+  before(async () => {
+    broker = await startInProcess(config, initialize);
+    use(broker, await broker.client.openSession());
+  });
+  after(() => broker?.dispose());
 }

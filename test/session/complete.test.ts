@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { ClientSession } from '../../src/client/index.js';
 import { startInProcess, type InProcess } from '../helpers/inproc.js';
-import { rejection } from '../helpers/sessions.js';
+import { rejection, withBrokerAndSession } from '../helpers/sessions.js';
 
 const SETUP = `import os
 import collections
@@ -20,13 +20,11 @@ describe('sessions: completion (real sandbox)', function () {
   this.timeout(30_000);
   let broker: InProcess;
   let s: ClientSession;
+  withBrokerAndSession({ poolSize: 1 }, (b, session) => ([broker, s] = [b, session]));
   before(async () => {
-    broker = await startInProcess({ poolSize: 1 });
-    s = await broker.client.openSession();
     const r = await s.execute(SETUP);
     assert.equal(r.status, 'ok', JSON.stringify(r).slice(0, 800));
   });
-  after(() => broker.dispose());
 
   const exact: { name: string; code: string; cursor?: number; matches: string[]; start: number; end: number }[] = [
     { name: 'names of the namespace', code: 'alpha_', matches: ['alpha_other', 'alpha_value'], start: 0, end: 6 },

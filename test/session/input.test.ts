@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { ClientSession } from '../../src/client/index.js';
 import { startInProcess, type InProcess } from '../helpers/inproc.js';
+import { withBrokerAndSession } from '../helpers/sessions.js';
 
 type Asked = { prompt: string; password: boolean };
 
@@ -93,13 +94,8 @@ describe('sessions: input (real sandbox)', function () {
   });
 
   describe('a client without interactiveInput', () => {
-    let broker: InProcess;
     let s: ClientSession;
-    before(async () => {
-      broker = await startInProcess({ poolSize: 1 });
-      s = await broker.client.openSession();
-    });
-    after(() => broker.dispose());
+    withBrokerAndSession({ poolSize: 1 }, (_, session) => (s = session));
 
     it('input() reads the execute\'s stdin (prompt to stdout) and gets EOFError at its end; the client is never asked', async () => {
       const asked: Asked[] = [];

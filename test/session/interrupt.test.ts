@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { ClientSession, ExecuteResult } from '../../src/client/index.js';
 import { startInProcess, type InProcess } from '../helpers/inproc.js';
-import { killAndReap, sleep, withNewSandbox } from '../helpers/sessions.js';
+import { killAndReap, sessionOpener, sleep, withNewSandbox } from '../helpers/sessions.js';
 
 const GRACE_MS = 500;
 /** Blocks SIGINT in the main thread: KeyboardInterrupt can never be raised. */
@@ -18,15 +18,7 @@ describe('sessions: interrupts, limits and lost workers (real sandbox)', functio
   });
   after(() => broker.dispose());
 
-  const opened: ClientSession[] = [];
-  const open = async (limits?: Parameters<InProcess['client']['openSession']>[0]): Promise<ClientSession> => {
-    const session = await broker.client.openSession(limits);
-    opened.push(session);
-    return session;
-  };
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((s) => s.close().catch(() => undefined)));
-  });
+  const open = sessionOpener(() => broker);
 
   /** Runs code that prints `marker` and then blocks; cancels once the marker line has arrived. */
   const cancelAfter = async (s: ClientSession, code: string, marker: string): Promise<{ r: ExecuteResult; afterAbortMs: number }> => {

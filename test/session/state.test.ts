@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { ClientSession, ExecuteResult } from '../../src/client/index.js';
 import { startInProcess, type InProcess } from '../helpers/inproc.js';
-import { rejection, sleep } from '../helpers/sessions.js';
+import { rejection, sessionOpener, sleep } from '../helpers/sessions.js';
 
 const IDLE_MS = 600;
 
@@ -15,15 +15,7 @@ describe('sessions: state and lifecycle (real sandbox)', function () {
   after(() => broker.dispose());
 
   /** Every test closes what it opened, so the cap of 2 is free for the next one. */
-  const opened: ClientSession[] = [];
-  const open = async (limits?: Parameters<InProcess['client']['openSession']>[0]): Promise<ClientSession> => {
-    const session = await broker.client.openSession(limits);
-    opened.push(session);
-    return session;
-  };
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((s) => s.close().catch(() => undefined)));
-  });
+  const open = sessionOpener(() => broker);
 
   const ok = (r: ExecuteResult, count: number): void => {
     assert.equal(r.status, 'ok', JSON.stringify(r).slice(0, 800));
