@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { CancellationTokenSource, createMessageConnection, ResponseError, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node.js';
+import { CancellationTokenSource, createMessageConnection, ResponseError, StreamMessageReader, type MessageConnection } from 'vscode-jsonrpc/node.js';
+import { FramedMessageWriter } from '../rpc/writer.js';
 import type { DisplayParams, ExecuteParams, ExecuteResult, MimeBundle, OutputParams } from '../protocol/execute.js';
 import type { InitializeParams, InitializeResult, StatusResult } from '../protocol/lifecycle.js';
 import { BrokerStatus, Execute, ExecuteDisplay, ExecuteOutput, Exit, Initialize, InputRequest, SessionClose, SessionComplete, SessionOpen, SessionRestart, Shutdown } from '../protocol/methods.js';
@@ -127,7 +128,7 @@ export async function spawnBroker(options: SpawnBrokerOptions = {}): Promise<Bro
     stdio: ['pipe', 'pipe', options.stderr ?? 'ignore'],
     env: options.env ?? process.env,
   });
-  const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new FramedMessageWriter(child.stdin!));
   connection.listen();
   const failed = new Promise<never>((_, reject) => {
     child.once('exit', (code) => reject(new Error(`pycell serve exited with code ${code} before initialize answered`)));

@@ -1,10 +1,11 @@
 import type { Readable, Writable } from 'node:stream';
-import { createMessageConnection, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node.js';
+import { createMessageConnection, type MessageConnection } from 'vscode-jsonrpc/node.js';
+import { FramedMessageWriter } from './writer.js';
 import { TolerantMessageReader } from './reader.js';
 
 /** A JSON-RPC connection over a pair of streams (the broker's stdin/stdout), with tolerant framing. */
 export function connectStreams(input: Readable, output: Writable): MessageConnection {
-  const writer = new StreamMessageWriter(output, 'utf-8');
+  const writer = new FramedMessageWriter(output);
   // A reply to a client that is gone is dropped (EPIPE must not become an unhandled rejection).
   const reader = new TolerantMessageReader(input, (response) => void writer.write(response).catch(() => undefined));
   return createMessageConnection(reader, writer);
