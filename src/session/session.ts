@@ -104,7 +104,12 @@ export class Session {
     try {
       if (task.kind === 'execute') task.detach();
       const worker = await this.readyWorker();
-      if (task.kind === 'execute') task.resolve(await this.runOn(worker, task.job, task.hooks));
+      if (this.closed || this.worker !== worker) {
+        // restarted or closed while this task waited for the worker to start: it never ran
+        const why = this.closed ? 'the session was closed before the run started' : 'the session was restarted before the run started';
+        if (task.kind === 'execute') task.resolve(this.tag(notRun('cancelled', why)));
+        else task.resolve({ matches: [], cursorStart: task.cursor, cursorEnd: task.cursor });
+      } else if (task.kind === 'execute') task.resolve(await this.runOn(worker, task.job, task.hooks));
       else task.resolve(await this.completeOn(worker, task.code, task.cursor));
     } catch (error) {
       task.reject(error);
@@ -151,7 +156,8 @@ export class Session {
     try {
       await worker.ready;
     } catch (error) {
-      if (this.worker === worker) this.worker = undefined;
+      if (this.worker !== worker || this.closed) return worker; // replaced or closed meanwhile: the caller sees it
+      this.worker = undefined;
       const reason = error instanceof Error ? error.message : String(error);
       throw new BrokerError(ErrorCode.SandboxUnavailable, `session ${this.id}: its sandbox could not start: ${reason}`, { reason });
     }

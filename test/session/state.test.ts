@@ -97,6 +97,22 @@ describe('sessions: state and lifecycle (real sandbox)', function () {
     ok(await s.execute('z = 2'), 2);
   });
 
+  it('an execute waiting for a worker that a second restart replaces never runs: cancelled, then the session works', async () => {
+    const s = await open();
+    assert.equal((await s.execute('x = 1')).status, 'ok');
+    const first = s.restart(); // the old worker is being killed
+    const waiting = s.execute('x = 2\nprint("ran")'); // dequeued at once, waits for the fresh worker to start
+    const second = s.restart(); // replaces that worker while it is still starting
+    const r = await waiting;
+    await Promise.all([first, second]);
+    assert.equal(r.status, 'cancelled', JSON.stringify(r));
+    assert.equal(r.message, 'the session was restarted before the run started');
+    assert.equal(r.stdout, '');
+    const after = await s.execute('"x" in globals()');
+    ok(after, 1);
+    assert.equal(after.value?.['text/plain'], 'False');
+  });
+
   it('a closed session answers -32011 "closed by the client (session/close)" to every method', async () => {
     const s = await broker.client.openSession();
     ok(await s.execute('1'), 1);
