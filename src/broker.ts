@@ -92,12 +92,6 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   });
   const report = isolationReport(probe, isolation, config, user?.uid ?? process.getuid?.() ?? null, isolation.kind === 'sandbox' && seccompConfirmed);
   let closing: Promise<void> | undefined;
-  /** Session runs count in the same counters as pooled ones. */
-  const count = (result: ExecuteResult): ExecuteResult => {
-    pool.counters.executions += 1;
-    pool.counters.byStatus[result.status] = (pool.counters.byStatus[result.status] ?? 0) + 1;
-    return result;
-  };
 
   return {
     isolation: report,
@@ -112,7 +106,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
         const limits = resolveLimits(params.limits, session.limits, config.limits.maximums, 'params.limits');
         const files = checkFiles(params.files ?? [], limits.maxFileBytes, config.workspaceBytes);
         const job = { code: params.code, stdin: params.stdin ?? '', files, limits, rlimits: toSessionRlimits(limits), reprLimit: config.reprLimit };
-        return count(await session.execute(job, hooks));
+        return pool.count(await session.execute(job, hooks));
       }
       const limits = resolveLimits(params.limits, defaults, config.limits.maximums, 'params.limits');
       const files = checkFiles(params.files ?? [], limits.maxFileBytes, config.workspaceBytes);

@@ -201,7 +201,8 @@ export class Pool {
     slot.state = transition(slot.state, event);
   }
 
-  private count(result: ExecuteResult): ExecuteResult {
+  /** Counts an answered execute (session runs are counted here too, so broker/status has one set of counters). */
+  count(result: ExecuteResult): ExecuteResult {
     this.counters.executions += 1;
     this.counters.byStatus[result.status] = (this.counters.byStatus[result.status] ?? 0) + 1;
     return result;
