@@ -150,7 +150,7 @@ function isolationReport(probe: HostProbe, isolation: Isolation, config: Config,
     sandboxUid,
     network: sandboxed && config.network === 'none' ? 'none' : 'host',
     seccomp: seccomp
-      ? { active: true, note: 'confirmed by a trial sandbox: only the native syscall ABI (others are killed); socket families other than AF_UNIX, AF_INET, AF_INET6 and every io_uring call fail with EPERM. Not yet the full deny list (ptrace, mount API, keyrings…)' }
+      ? { active: true, note: 'confirmed by a trial sandbox: only the native syscall ABI (i386/x32 calls kill the process); ptrace, process_vm_*, keyrings, bpf, perf_event_open, userfaultfd, io_uring, the mount API, unshare/setns, clone with namespace flags, kexec, modules, reboot, swap, acct, TIOCSTI/TIOCLINUX, personality changes and socket families other than AF_UNIX/AF_INET/AF_INET6 fail with EPERM; clone3 with ENOSYS' }
       : { active: false, note: probe.seccomp.detail },
     cgroups: { active: false, note: probe.cgroupV2.detail },
     rlimits: ['CPU', 'AS', 'NPROC', 'FSIZE', 'NOFILE', 'CORE', 'STACK'],

@@ -151,7 +151,10 @@ export async function probeHost(options: { bwrap: string; python: string }): Pro
 /** What the trial sandbox showed: whether it ran, and whether the seccomp filter answered as it should. */
 export type Trial = { readonly ok: true; readonly seccompConfirmed: boolean } | { readonly ok: false; readonly error: string };
 
-/** Inside the trial: an AF_VSOCK socket and io_uring_setup must both fail with EPERM when the filter is in force. */
+/**
+ * Inside the trial, four calls whose answers only the filter gives: socket(AF_VSOCK) and io_uring_setup
+ * EPERM, ptrace(PTRACE_TRACEME) EPERM (it succeeds unfiltered), clone3 ENOSYS (EINVAL unfiltered).
+ */
 const TRIAL_CODE = [
   'import ctypes, errno, socket',
   'try:',
@@ -160,8 +163,14 @@ const TRIAL_CODE = [
   'except OSError as e:',
   '    vsock = e.errno == errno.EPERM',
   'libc = ctypes.CDLL(None, use_errno=True)',
-  'ring = libc.syscall(425, 1, ctypes.create_string_buffer(120)) == -1 and ctypes.get_errno() == errno.EPERM',
-  'print("seccomp=" + ("confirmed" if vsock and ring else "absent"))',
+  'def fails(nr, want, *args):',
+  '    ctypes.set_errno(0)',
+  '    return libc.syscall(nr, *args) == -1 and ctypes.get_errno() == want',
+  'x64 = __import__("os").uname().machine == "x86_64"',
+  'ring = fails(425, errno.EPERM, 1, ctypes.create_string_buffer(120))',
+  'trace = fails(101 if x64 else 117, errno.EPERM, 0, 0, 0, 0)',
+  'clone3 = fails(435, errno.ENOSYS, None, 0)',
+  'print("seccomp=" + ("confirmed" if vsock and ring and trace and clone3 else "absent"))',
 ].join('\n');
 
 /**
