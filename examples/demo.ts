@@ -14,7 +14,7 @@ const snippets: Record<string, string> = {
 
 const broker = await spawnBroker({ env: { ...process.env, DEMO_SECRET: 'hunter2' }, args: ['--limit', 'timeoutMs=2000'] });
 const { isolation, python } = broker.initializeResult.capabilities;
-console.log(`pycell ${broker.initializeResult.serverInfo.version}: ${isolation.mode} isolation, bubblewrap ${isolation.bubblewrap?.version ?? '-'}, Python ${python.version}, sandbox uid ${isolation.sandboxUid}, network ${isolation.network}\n`);
+console.log(`pycell ${broker.initializeResult.serverInfo.version}: ${isolation.mode} isolation, bubblewrap ${isolation.bubblewrap?.version ?? '-'}, Python ${python.version}, sandbox uids ${isolation.sandboxUids ? `${isolation.sandboxUids.first}+${isolation.sandboxUids.count}` : '-'}, network ${isolation.network}\n`);
 const results = await Promise.all(Object.entries(snippets).map(async ([name, code]) => [name, code, await broker.execute({ code })] as const));
 for (const [name, code, result] of results) {
   console.log(`── ${name}\n${code.replace(/^/gm, '   >>> ')}`);

@@ -19,6 +19,9 @@ import { limitNames, type LimitName } from './protocol/limits.js';
 import { makeRuntimeDir, type RuntimeDir } from './sandbox/runtime.js';
 import { closeInheritedFds } from './sandbox/fds.js';
 import { ARCHES, seccompProgram } from './sandbox/seccomp.js';
+import { describe as describeCgroups, probeCgroups, removeStaleCgroups, type CgroupLayout } from './sandbox/cgroups.js';
+import { UidPool } from './sandbox/uids.js';
+import { existsSync } from 'node:fs';
 import { SandboxWorker, type RunHooks } from './worker/worker.js';
 
 export const AGENT_SOURCE = fileURLToPath(new URL('../../python-agent', import.meta.url));
@@ -58,10 +61,21 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   if ('error' in probe.python) throw new BrokerError(ErrorCode.SandboxUnavailable, `${probe.python.error} (run "pycell doctor")`);
   const python = probe.python;
   const runtime: RuntimeDir = makeRuntimeDir(AGENT_SOURCE);
-  const user = probe.runningAsRoot ? config.sandboxUser : undefined;
+  for (const bind of config.readOnlyBinds) {
+    if (!existsSync(bind.source)) {
+      runtime.dispose();
+      throw new BrokerError(ErrorCode.InvalidParams, `config readOnlyBinds: ${bind.source} does not exist on this host`, { field: 'readOnlyBinds' });
+    }
+  }
+  const uids = probe.runningAsRoot ? new UidPool(config.sandboxUids.first, config.sandboxUids.count) : undefined;
+  // The trial sandbox runs before any worker, as the first uid of the range.
+  const user = uids ? { uid: config.sandboxUids.first, gid: config.sandboxUids.first } : undefined;
   const arch = ARCHES[process.arch];
   const facts = { python: { executable: python.executable, prefixes: python.prefixes }, rootEntries: probe.rootEntries, alternatives: probe.alternatives, etcFiles: probe.etcFiles, agentDir: runtime.agentDir, ...(arch ? { seccomp: seccompProgram(arch) } : {}) };
-  const policy = { network: config.network, workspaceBytes: config.workspaceBytes, shmBytes: config.shmBytes, extraReadOnly: [], mode: 'single' as const };
+  const policy = {
+    network: config.network, workspaceBytes: config.workspaceBytes, shmBytes: config.shmBytes, extraReadOnly: config.readOnlyBinds,
+    mode: 'single' as const, modulePolicy: config.modulePolicy,
+  };
   const sandboxed = 'error' in probe.bwrap ? undefined : makeLaunchSpec({ kind: 'sandbox', bwrapPath: probe.bwrap.path }, policy, facts, user);
   const { problem, seccompConfirmed } = await trySandbox(probe, sandboxed);
   if (problem && !config.allowWeakIsolation) {
@@ -73,8 +87,16 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   if (config.network === 'host') log.warn('HOST NETWORK: sandboxes share the host network, for trusted code only');
   const spec = isolation.kind === 'sandbox' && sandboxed ? sandboxed : makeLaunchSpec(isolation, policy, facts, user);
   const sessionSpec = makeLaunchSpec(isolation, { ...policy, mode: 'session' }, facts, user);
+  const cgroups = isolation.kind === 'sandbox' && config.cgroups === 'auto' ? probeCgroups() : { detail: config.cgroups === 'off' ? 'turned off by the operator (cgroups: off)' : 'weak isolation' };
+  if (cgroups.layout) {
+    const removed = removeStaleCgroups(cgroups.layout, isAlive);
+    if (removed > 0) log.info({ removed }, 'removed cgroups left by a broker that was killed');
+  } else if (isolation.kind === 'sandbox') log.warn({ detail: cgroups.detail }, 'no per-sandbox cgroups: memory is summed by the monitor (RSS + tmpfs + memfds), processes limited by RLIMIT_NPROC');
   const monitor = new Monitor(config.monitorIntervalMs);
-  const workerOptions = { monitor, log, startTimeoutMs: 10_000, maxControlLineBytes: 16 * 1024 * 1024, maxControlBytes: 64 * 1024 * 1024, interruptGraceMs: config.interruptGraceMs };
+  const workerOptions = {
+    monitor, log, startTimeoutMs: 10_000, maxControlLineBytes: 16 * 1024 * 1024, maxControlBytes: 64 * 1024 * 1024, interruptGraceMs: config.interruptGraceMs,
+    ...(uids ? { uids } : {}), ...(cgroups.layout ? { cgroups: cgroups.layout } : {}), countHiddenMemory: isolation.kind === 'sandbox' && !cgroups.layout,
+  };
   const pool = new Pool({
     size: config.poolSize,
     maxQueue: config.maxQueue,
@@ -90,7 +112,8 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     log,
     makeWorker: () => new SandboxWorker(sessionSpec, { ...workerOptions, mode: 'session' }),
   });
-  const report = isolationReport(probe, isolation, config, user?.uid ?? process.getuid?.() ?? null, isolation.kind === 'sandbox' && seccompConfirmed);
+  const sandboxUids = uids ? { first: uids.first, count: uids.count } : { first: process.getuid?.() ?? -1, count: 1 };
+  const report = isolationReport(probe, isolation, config, sandboxUids, isolation.kind === 'sandbox' && seccompConfirmed, cgroups);
   let closing: Promise<void> | undefined;
 
   return {
@@ -135,26 +158,48 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   };
 }
 
-/** What initialize and doctor claim: only what the probe and the argv actually give. */
-function isolationReport(probe: HostProbe, isolation: Isolation, config: Config, sandboxUid: number | null, seccomp: boolean): IsolationReport {
+/** What initialize and doctor claim: only what the probe, the trial and the argv actually give. */
+function isolationReport(
+  probe: HostProbe, isolation: Isolation, config: Config, sandboxUids: { first: number; count: number }, seccomp: boolean,
+  cgroups: { layout?: CgroupLayout; detail: string },
+): IsolationReport {
   const sandboxed = isolation.kind === 'sandbox';
+  const perUid = probe.runningAsRoot;
   const warnings: string[] = [];
   if (!sandboxed) warnings.push('weak isolation: code runs as a plain process with rlimits only; no namespaces, no filesystem or network isolation');
-  if (config.network === 'host') warnings.push('host network enabled by the operator: code can reach the host and beyond');
-  warnings.push('memory and process limits are per-process rlimits plus a polling monitor; no per-sandbox cgroup yet');
+  if (config.network === 'host') warnings.push('HOST NETWORK enabled by the operator: code can reach the host\'s services and beyond; for trusted code only');
+  if (!cgroups.layout) {
+    warnings.push(`no per-sandbox cgroup (${cgroups.detail}): memory is the monitor's sum of RSS, tmpfs and memfd pages every ${config.monitorIntervalMs} ms, so a fast allocation burst can overshoot until the next sample; ${perUid ? 'processes are limited by RLIMIT_NPROC with one host uid per sandbox' : 'processes are limited by RLIMIT_NPROC, which counts every process of the broker\'s uid'}`);
+  }
+  warnings.push('the audit log and module policy are advisory: ctypes and native code bypass them; the OS layers are the boundary');
   return {
     mode: sandboxed ? 'sandbox' : 'weak',
     bubblewrap: sandboxed && !('error' in probe.bwrap) ? probe.bwrap : null,
     namespaces: sandboxed ? ['user', 'pid', 'ipc', 'uts', 'cgroup', 'mount', ...(config.network === 'none' ? (['net'] as const) : [])] : [],
     nestedUserNamespaces: !sandboxed,
-    sandboxUid,
+    sandboxUids: sandboxed || perUid ? sandboxUids : null,
     network: sandboxed && config.network === 'none' ? 'none' : 'host',
     seccomp: seccomp
       ? { active: true, note: 'confirmed by a trial sandbox: only the native syscall ABI (i386/x32 calls kill the process); ptrace, process_vm_*, keyrings, bpf, perf_event_open, userfaultfd, io_uring, the mount API, unshare/setns, clone with namespace flags, kexec, modules, reboot, swap, acct, TIOCSTI/TIOCLINUX, personality changes and socket families other than AF_UNIX/AF_INET/AF_INET6 fail with EPERM; clone3 with ENOSYS' }
       : { active: false, note: probe.seccomp.detail },
-    cgroups: { active: false, note: probe.cgroupV2.detail },
+    cgroups: cgroups.layout ? { active: true, note: describeCgroups(cgroups.layout) } : { active: false, note: cgroups.detail },
+    sandboxLimits: {
+      memory: cgroups.layout ? 'cgroup' : 'monitor',
+      processes: cgroups.layout ? 'cgroup' : perUid ? 'rlimit-per-sandbox-uid' : 'rlimit-shared-uid',
+    },
     rlimits: ['CPU', 'AS', 'NPROC', 'FSIZE', 'NOFILE', 'CORE', 'STACK'],
-    monitor: { intervalMs: config.monitorIntervalMs, enforces: ['cpuMs', 'memoryBytes (sum of the process tree RSS)'] },
+    monitor: { intervalMs: config.monitorIntervalMs, enforces: ['cpuMs', cgroups.layout ? 'memoryBytes (sum of the process tree RSS; the cgroup holds the hard limit)' : 'memoryBytes (sum of the process tree RSS + tmpfs + memfd pages)'] },
+    modulePolicy: { advisory: true, deny: [...config.modulePolicy.deny], allow: config.modulePolicy.allow ? [...config.modulePolicy.allow] : null },
+    audit: { advisory: true, note: 'a PEP 578 audit hook in the agent records sockets, subprocesses, exec, ctypes loads and opens outside the working directory into result.audit; user code shares its interpreter and can evade it' },
     warnings,
   };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -28,7 +28,13 @@ operator options (serve, run, doctor):
   --max-sessions N       sessions that may be open at once (default 8)
   --session-idle-ms N    close a session with nothing to run for this long (default 1800000, 30 min)
   --interrupt-grace-ms N how long interrupted session code may take to yield before its worker is killed (default 1000)
-  --sandbox-user UID:GID host identity of sandboxes when the broker runs as root (default 65534:65534)
+  --sandbox-uids FIRST:COUNT
+                         host uids for sandboxes when the broker runs as root, one per live sandbox
+                         (default 1800000000:4096)
+  --cgroups auto|off     per-sandbox cgroups (memory incl. tmpfs, tasks) where the host offers them (default auto)
+  --ro-bind SRC:DEST     bind a host path read-only into every sandbox at DEST (repeatable)
+  --deny-module NAME     advisory: refuse this import inside the sandbox (repeatable)
+  --allow-module NAME    advisory: user code may import only these top-level modules (repeatable)
   --limit NAME=VALUE     default limit (timeoutMs, cpuMs, memoryBytes, maxProcesses, maxOutputBytes, maxFileBytes)
   --max-limit NAME=VALUE maximum a client may ask for
   --network none|host    host network is for trusted code only (default none)
@@ -47,7 +53,11 @@ const options = {
   'max-sessions': { type: 'string' },
   'session-idle-ms': { type: 'string' },
   'interrupt-grace-ms': { type: 'string' },
-  'sandbox-user': { type: 'string' },
+  'sandbox-uids': { type: 'string' },
+  cgroups: { type: 'string' },
+  'ro-bind': { type: 'string', multiple: true },
+  'deny-module': { type: 'string', multiple: true },
+  'allow-module': { type: 'string', multiple: true },
   limit: { type: 'string', multiple: true },
   'max-limit': { type: 'string', multiple: true },
   network: { type: 'string' },
@@ -78,9 +88,23 @@ export function configFromFlags(flags: Flags): Config {
   set('allowWeakIsolation', flags['allow-weak-isolation']);
   set('logLevel', flags['log-level']);
   set('logFile', flags['log-file']);
-  if (flags['sandbox-user']) {
-    const [uid, gid] = flags['sandbox-user'].split(':').map(Number);
-    input.sandboxUser = { uid, gid: gid ?? uid };
+  set('cgroups', flags.cgroups);
+  if (flags['sandbox-uids']) {
+    const [first, count] = flags['sandbox-uids'].split(':').map(Number);
+    input.sandboxUids = { first, count };
+  }
+  if (flags['ro-bind']) {
+    input.readOnlyBinds = [...((input.readOnlyBinds as unknown[]) ?? []), ...flags['ro-bind'].map((bind) => {
+      const at = bind.lastIndexOf(':');
+      return at > 0 ? { source: bind.slice(0, at), dest: bind.slice(at + 1) } : { source: bind, dest: bind };
+    })];
+  }
+  if (flags['deny-module'] || flags['allow-module']) {
+    const policy = (input.modulePolicy ?? {}) as { deny?: string[]; allow?: string[] | null };
+    input.modulePolicy = {
+      deny: [...(policy.deny ?? []), ...(flags['deny-module'] ?? [])],
+      allow: flags['allow-module'] ? [...(policy.allow ?? []), ...flags['allow-module']] : (policy.allow ?? null),
+    };
   }
   const limits = (input.limits ?? {}) as { defaults?: Record<string, number>; maximums?: Record<string, number> };
   limits.defaults = { ...limits.defaults, ...parseLimitFlags(flags.limit ?? [], '--limit') };

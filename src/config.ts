@@ -7,12 +7,25 @@ const MiB = 1024 * 1024;
 
 const limitOverrides = z.strictObject(Object.fromEntries(limitNames.map((n) => [n, z.number().optional()])) as Record<LimitName, z.ZodOptional<z.ZodNumber>>);
 
+/** Sandbox paths the sandbox's own layout owns (policy.ts): an operator's bind may not cover them. */
+const RESERVED = ['/proc', '/dev', '/tmp', '/pycell'];
+const absolutePath = z.string().min(2).max(4096).regex(/^\/[^\0]*$/, 'must be an absolute path').refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
+const sandboxPath = absolutePath.refine((p) => !RESERVED.some((r) => p === r || p.startsWith(`${r}/`)), `must not be under ${RESERVED.join(', ')}`);
+const moduleName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/, 'must be a dotted module name').max(256);
+
 /** The operator's configuration: a config file and CLI flags, never a client. */
 export const configSchema = z.strictObject({
   python: z.string().min(1).default('/usr/bin/python3'),
   bwrap: z.string().min(1).default('bwrap'),
-  sandboxUser: z.strictObject({ uid: z.number().int().positive(), gid: z.number().int().positive() }).default({ uid: 65534, gid: 65534 })
-    .describe('host uid/gid the sandbox runs as when the broker is root'),
+  sandboxUids: z.strictObject({ first: z.number().int().positive().max(0xfffe0000), count: z.number().int().min(1).max(65536) })
+    .default({ first: 1_800_000_000, count: 4096 })
+    .describe('host uids (and gids) for sandboxes when the broker is root: one per live sandbox, so RLIMIT_NPROC counts that sandbox alone'),
+  cgroups: z.enum(['auto', 'off']).default('auto').describe('per-sandbox cgroups where the host offers them (auto), or never (off)'),
+  readOnlyBinds: z.array(z.strictObject({ source: absolutePath, dest: sandboxPath })).max(64).default([])
+    .describe('host directories or files bound read-only into every sandbox (a dataset, a package directory)'),
+  modulePolicy: z.strictObject({ deny: z.array(moduleName).max(1024).default([]), allow: z.array(moduleName).max(4096).nullable().default(null) })
+    .default({ deny: [], allow: null })
+    .describe('advisory: imports refused inside the agent (ctypes and native code bypass it; the OS layers are the boundary)'),
   poolSize: z.number().int().min(1).max(256).default(4),
   maxQueue: z.number().int().min(0).max(100_000).default(256),
   workspaceBytes: z.number().int().min(MiB).max(64 * 1024 * MiB).default(64 * MiB),

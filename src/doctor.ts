@@ -13,8 +13,8 @@ export async function doctor(config: Config, say: (line: string) => void): Promi
   say(`${mark(probe.userns.ok)} user namespaces: ${probe.userns.detail}${probe.userns.fix ? `\n     fix: ${probe.userns.fix}` : ''}`);
   if ('error' in probe.python) say(`${mark(false)} python: ${probe.python.error}\n     fix: install python3 or pass --python PATH`);
   else say(`${mark(true)} python ${probe.python.version} at ${probe.python.executable} (prefixes: ${probe.python.prefixes.join(', ')})`);
-  say(`info cgroup v2: ${probe.cgroupV2.detail}`);
-  say(`info broker runs as ${probe.runningAsRoot ? `root: sandboxes run as uid ${config.sandboxUser.uid}` : `uid ${process.getuid?.()}: sandboxes run as that uid`}`);
+  const { first, count } = config.sandboxUids;
+  say(`info broker runs as ${probe.runningAsRoot ? `root: each sandbox runs as a host uid of its own from ${first}-${first + count - 1}` : `uid ${process.getuid?.()}: sandboxes run as that uid`}`);
   if ('error' in probe.bwrap || 'error' in probe.python) {
     say('result: this host cannot sandbox; pycell serve will refuse to start (unless --allow-weak-isolation)');
     return 1;
@@ -26,7 +26,12 @@ export async function doctor(config: Config, say: (line: string) => void): Promi
       const result = await broker.execute({ code: 'import os\nprint(os.getuid(), os.getpid(), len(os.listdir("/")))' }, config.limits.defaults, {});
       const ok = result.status === 'ok';
       say(`${mark(ok)} trial run in a sandbox: ${ok ? `uid, pid, root entries = ${result.stdout.trim()}` : `${result.status}: ${result.message ?? result.stderr}`}`);
-      say(`info seccomp filter: ${broker.isolation.seccomp.active ? 'active' : 'not active'} (${broker.isolation.seccomp.note})`);
+      const { isolation } = broker;
+      say(`info seccomp filter: ${isolation.seccomp.active ? 'active' : 'not active'} (${isolation.seccomp.note})`);
+      say(`info cgroups: ${isolation.cgroups.active ? 'active' : 'not used'} (${isolation.cgroups.note})`);
+      say(`info whole-sandbox limits: memory by ${isolation.sandboxLimits.memory}, processes by ${isolation.sandboxLimits.processes}`);
+      say(`info network: ${isolation.network}${isolation.network === 'host' ? ' (HOST NETWORK: trusted code only)' : ' (an empty network namespace)'}`);
+      for (const warning of isolation.warnings) say(`warn ${warning}`);
       say(ok ? 'result: this host can sandbox' : 'result: sandboxes start but cannot run code');
       return ok ? 0 : 1;
     } finally {

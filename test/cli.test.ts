@@ -46,7 +46,7 @@ describe('cli: pycell run and doctor', function () {
     const result = pycell(['doctor']);
     assert.equal(result.status, 0, result.stdout);
     assert.match(result.stdout, /^ok {3}bubblewrap \d+\.\d+/m);
-    assert.match(result.stdout, /^ok {3}trial run in a sandbox: uid, pid, root entries = 65534 2 \d+$/m);
+    assert.match(result.stdout, /^ok {3}trial run in a sandbox: uid, pid, root entries = 1800000000 2 \d+$/m);
     assert.match(result.stdout, /^result: this host can sandbox$/m);
   });
 

@@ -13,6 +13,10 @@ export interface Watch {
   readonly rootPid: number;
   readonly limits: WatchLimits;
   readonly onExceed: (reason: MonitorReason, sample: Sample) => void;
+  /** The kernel's record (a cgroup's OOM kill count) that the sandbox ran out of memory. */
+  readonly oomKilled?: () => boolean;
+  /** Bytes the sandbox holds outside its processes' RSS (tmpfs, memfds), given its known pids. */
+  readonly hiddenMemory?: (pids: Iterable<number>) => number;
 }
 
 /** What the monitor has seen of one watch so far. */
@@ -116,7 +120,7 @@ export class Monitor {
     const all = this.source.sweep();
     for (const [watch, record] of this.watches) {
       const sample = this.update(watch, record, all);
-      const reason = exceeds(sample, watch.limits);
+      const reason = watch.oomKilled?.() ? 'memory_limit' : exceeds(sample, watch.limits);
       if (reason) {
         this.watches.delete(watch);
         watch.onExceed(reason, sample);
@@ -137,7 +141,8 @@ export class Monitor {
       return true;
     });
     if (tree.length === 0) return record.last; // already gone: keep what was seen
-    const sample = { cpuMs: Math.max(0, cpuMsOf(tree) - record.baselineCpuMs), memoryBytes: tree.reduce((sum, s) => sum + s.rssPages * PAGE_SIZE, 0) };
+    const hidden = watch.hiddenMemory?.(tree.map((s) => s.pid)) ?? 0;
+    const sample = { cpuMs: Math.max(0, cpuMsOf(tree) - record.baselineCpuMs), memoryBytes: hidden + tree.reduce((sum, s) => sum + s.rssPages * PAGE_SIZE, 0) };
     record.last = { cpuMs: Math.max(sample.cpuMs, record.last.cpuMs), memoryBytes: sample.memoryBytes };
     record.peakMemoryBytes = Math.max(record.peakMemoryBytes, sample.memoryBytes);
     return record.last;

@@ -15,12 +15,20 @@ export const isolationSchema = z.object({
   bubblewrap: z.object({ path: z.string(), version: z.string() }).nullable(),
   namespaces: z.array(z.enum(['user', 'pid', 'net', 'ipc', 'uts', 'cgroup', 'mount'])),
   nestedUserNamespaces: z.boolean().describe('false when --disable-userns is in force'),
-  sandboxUid: z.number().int().nullable().describe('host uid the sandbox runs as'),
+  sandboxUids: z.object({ first: z.number().int(), count: z.number().int() }).nullable()
+    .describe('host uids sandboxes run as: one per live sandbox when the broker is root, else the broker\'s own (count 1)'),
   network: z.enum(['none', 'host']),
   seccomp: z.object({ active: z.boolean(), note: z.string() }),
   cgroups: z.object({ active: z.boolean(), note: z.string() }),
+  sandboxLimits: z.object({
+    memory: z.enum(['cgroup', 'monitor']).describe('cgroup: the kernel holds the whole sandbox (tmpfs, /dev/shm, memfds included) to memoryBytes; monitor: a polled sum'),
+    processes: z.enum(['cgroup', 'rlimit-per-sandbox-uid', 'rlimit-shared-uid']).describe('what holds maxProcesses for the sandbox as a whole'),
+  }),
   rlimits: z.array(z.string()),
   monitor: z.object({ intervalMs: z.number().int(), enforces: z.array(z.string()) }),
+  modulePolicy: z.object({ advisory: z.literal(true), deny: z.array(z.string()), allow: z.array(z.string()).nullable() })
+    .describe('imports the agent refuses; advisory: not a security boundary'),
+  audit: z.object({ advisory: z.literal(true), note: z.string() }),
   warnings: z.array(z.string()),
 });
 export type Isolation = z.infer<typeof isolationSchema>;

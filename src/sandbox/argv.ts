@@ -42,13 +42,18 @@ export function toBwrapArgv(policy: SandboxPolicy, facts: HostFacts): string[] {
   // The root itself is bwrap's own tmpfs with no size: read-only, so the sized tmpfs is the only place to write.
   args.push('--remount-ro', '/');
   args.push('--chdir', SANDBOX_WORKDIR);
-  args.push('--', ...agentCommand(facts, policy.mode));
+  args.push('--', ...agentCommand(facts, policy, SANDBOX_AGENT_DIR));
   return args;
 }
 
-/** The command bwrap runs: the real interpreter, isolated mode, unbuffered, no bytecode writes. */
-export function agentCommand(facts: HostFacts, mode: SandboxPolicy['mode']): string[] {
-  return [facts.python.executable, '-I', '-B', '-u', `${SANDBOX_AGENT_DIR}/main.py`, '--mode', mode];
+/** The command that starts the agent: the chosen interpreter, isolated mode, unbuffered, no bytecode writes. */
+export function agentCommand(facts: HostFacts, policy: Pick<SandboxPolicy, 'mode' | 'modulePolicy'>, agentDir: string): string[] {
+  const modules = policy.modulePolicy;
+  const hasPolicy = modules !== undefined && (modules.deny.length > 0 || modules.allow !== null);
+  return [
+    facts.python.executable, '-I', '-B', '-u', `${agentDir}/main.py`, '--mode', policy.mode,
+    ...(hasPolicy ? ['--module-policy', JSON.stringify({ deny: modules.deny, allow: modules.allow })] : []),
+  ];
 }
 
 function isUnder(path: string, dir: string): boolean {

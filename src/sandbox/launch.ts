@@ -1,6 +1,5 @@
-import { toBwrapArgv } from './argv.js';
+import { agentCommand, toBwrapArgv } from './argv.js';
 import { sandboxEnv, type HostFacts, type SandboxPolicy } from './policy.js';
-import { join } from 'node:path';
 
 /** How to start one worker: a file, its argv, its environment and the host identity to run as. */
 export interface LaunchSpec {
@@ -22,9 +21,10 @@ export function makeLaunchSpec(isolation: Isolation, policy: SandboxPolicy, fact
   if (isolation.kind === 'sandbox') {
     return { file: isolation.bwrapPath, args: toBwrapArgv(policy, facts), env: sandboxEnv, user, needsHostWorkdir: false, ...(facts.seccomp ? { fd5: facts.seccomp } : {}) };
   }
+  const [file, ...args] = agentCommand(facts, policy, facts.agentDir);
   return {
-    file: facts.python.executable,
-    args: ['-I', '-B', '-u', join(facts.agentDir, 'main.py'), '--mode', policy.mode],
+    file: file!,
+    args,
     env: sandboxEnv,
     user,
     needsHostWorkdir: true,

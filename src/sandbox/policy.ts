@@ -11,6 +11,8 @@ export interface SandboxPolicy {
   /** Extra read-only host directories chosen by the operator: host path → sandbox path. */
   readonly extraReadOnly: readonly { readonly source: string; readonly dest: string }[];
   readonly mode: 'single' | 'session';
+  /** Advisory, enforced by the agent's import hook: never a boundary. Absent or empty: no policy. */
+  readonly modulePolicy?: { readonly deny: readonly string[]; readonly allow: readonly string[] | null };
 }
 
 /** Host facts, probed once at start-up. toBwrapArgv reads nothing else. */

@@ -12,7 +12,6 @@ export interface HostProbe {
   readonly rootEntries: HostFacts['rootEntries'];
   readonly alternatives: HostFacts['alternatives'];
   readonly etcFiles: readonly string[];
-  readonly cgroupV2: { readonly writable: boolean; readonly detail: string };
   readonly seccomp: { readonly available: boolean; readonly detail: string };
   readonly runningAsRoot: boolean;
 }
@@ -44,7 +43,9 @@ async function probePython(name: string): Promise<HostProbe['python']> {
   const run = await execa(path, ['-I', '-c', script], { reject: false, timeout: 10_000 });
   if (run.exitCode !== 0) return { error: `${path} failed to start: ${run.stderr.slice(0, 500)}` };
   const [executable, version, prefix, basePrefix] = JSON.parse(run.stdout) as string[];
-  const real = realpathSync(executable!);
+  // A virtualenv is found from the path it is started by (bin/python next to pyvenv.cfg): keep that path,
+  // whose link resolves inside the sandbox too, since the venv's prefix is bound. Elsewhere, the real file.
+  const real = prefix !== basePrefix ? executable! : realpathSync(executable!);
   const prefixes = [...new Set([prefix!, basePrefix!, realpathSync(prefix!), realpathSync(basePrefix!)])];
   return { executable: real, version: version!, prefixes };
 }
@@ -113,19 +114,6 @@ function probeRootEntries(): HostFacts['rootEntries'] {
   return entries;
 }
 
-function probeCgroupV2(): HostProbe['cgroupV2'] {
-  const mounts = readText('/proc/self/mounts') ?? '';
-  const line = mounts.split('\n').find((l) => l.split(' ')[2] === 'cgroup2');
-  if (!line) return { writable: false, detail: 'no cgroup v2 hierarchy mounted' };
-  const mountPoint = line.split(' ')[1]!;
-  const controllers = readText(join(mountPoint, 'cgroup.controllers')) ?? '';
-  const hasMemory = controllers.split(/\s+/).includes('memory');
-  return {
-    writable: false,
-    detail: `cgroup v2 at ${mountPoint} (controllers: ${controllers || 'none'})${hasMemory ? '' : '; no memory controller delegated'}; per-sandbox cgroups are not used yet`,
-  };
-}
-
 function probeSeccomp(): HostProbe['seccomp'] {
   const status = readText('/proc/self/status') ?? '';
   const available = /^Seccomp:\s*\d/m.test(status);
@@ -142,7 +130,6 @@ export async function probeHost(options: { bwrap: string; python: string }): Pro
     rootEntries: probeRootEntries(),
     alternatives: probeAlternatives(),
     etcFiles: ETC_FILES.filter((file) => existsSync(file)),
-    cgroupV2: probeCgroupV2(),
     seccomp: probeSeccomp(),
     runningAsRoot: process.getuid?.() === 0,
   };

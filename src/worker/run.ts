@@ -5,6 +5,7 @@ import type { ExecuteResult, MimeBundle } from '../protocol/execute.js';
 import type { Limits } from '../protocol/limits.js';
 import { decideOutcome, type KillReason } from './outcome.js';
 import { OutputCollector, type StreamName } from './output.js';
+import type { SandboxCgroup } from '../sandbox/cgroups.js';
 import type { Spawned } from './spawn.js';
 import type { ExitInfo, WorkerOptions } from './worker.js';
 
@@ -39,6 +40,10 @@ export interface RunContext {
   kill(reason: KillReason): void;
   interrupt(): boolean;
   isDead(): boolean;
+  /** The sandbox's cgroup: limits set per run, and the kernel's out-of-memory kill count. */
+  readonly cgroup?: SandboxCgroup | undefined;
+  /** Without a cgroup: the sandbox's tmpfs and memfd bytes, which no RSS shows. */
+  readonly hiddenMemory?: ((pids: Iterable<number>) => number) | undefined;
 }
 
 let nextRunId = 1;
@@ -59,7 +64,11 @@ export class ActiveRun {
 
   constructor(private readonly job: RunJob, private readonly hooks: RunHooks, private readonly context: RunContext) {
     this.output = new OutputCollector(job.limits.maxOutputBytes, (stream, text) => hooks.onOutput?.(stream, text), () => this.stop('output_limit'));
-    this.watch = { rootPid: context.spawned.child.pid ?? -1, limits: job.limits, onExceed: (reason) => context.kill(reason) };
+    this.watch = {
+      rootPid: context.spawned.child.pid ?? -1, limits: job.limits, onExceed: (reason) => context.kill(reason),
+      ...(context.cgroup ? { oomKilled: () => context.cgroup!.oomKillsSinceMark() > 0 } : {}),
+      ...(context.hiddenMemory ? { hiddenMemory: context.hiddenMemory } : {}),
+    };
   }
 
   pushOutput(stream: StreamName, chunk: Buffer): void {
@@ -87,6 +96,7 @@ export class ActiveRun {
   async start(): Promise<ExecuteResult> {
     const { options, persistent } = this.context;
     this.startedAt = performance.now();
+    this.limitCgroup();
     this.record = options.monitor.watch(this.watch, this.context.known);
     const timer = setTimeout(() => this.stop('timeout'), this.job.limits.timeoutMs);
     const onAbort = (): void => this.stop('cancelled');
@@ -125,6 +135,22 @@ export class ActiveRun {
     this.grace = setTimeout(() => this.context.kill(reason), this.context.options.interruptGraceMs);
   }
 
+  /**
+   * The whole sandbox's memory (tmpfs, /dev/shm and memfds included) and tasks, for this run. The
+   * rlimits and the monitor stay in force behind it; a cgroup that refuses is logged, not fatal.
+   */
+  private limitCgroup(): void {
+    const { cgroup } = this.context;
+    if (!cgroup) return;
+    try {
+      // Two more tasks than maxProcesses: bubblewrap outside the sandbox and its init inside it.
+      cgroup.limit({ memoryBytes: this.job.limits.memoryBytes, tasks: this.job.limits.maxProcesses + 2 });
+    } catch (error) {
+      this.context.options.log.warn({ err: error }, 'could not set the sandbox cgroup\'s limits');
+    }
+    cgroup.mark();
+  }
+
   /** A session run settles on its result, once the output written before it has been read; or on exit. */
   private settledOrExited(): Promise<ExitInfo | undefined> {
     const result = new Promise<undefined>((resolve) => {
@@ -154,6 +180,11 @@ export class ActiveRun {
     const { monitor } = this.context.options;
     const wallMs = performance.now() - this.startedAt;
     const usage = this.record ? monitor.finalSample(this.record, !this.context.persistent) : { cpuMs: 0, peakMemoryBytes: 0 };
+    // The kernel's OOM kill is the broker's record too; a sandbox that lost a process to it is not kept.
+    if (!this.killReason && (this.context.cgroup?.oomKillsSinceMark() ?? 0) > 0) {
+      this.killReason = 'memory_limit';
+      if (exit === undefined) this.context.kill('memory_limit');
+    }
     // Output past the budget read after the process had already exited still ends the run as output_limit.
     if (!this.killReason && (this.output.truncated.stdout || this.output.truncated.stderr)) this.killReason = 'output_limit';
     const alive = exit === undefined;
@@ -175,7 +206,8 @@ export class ActiveRun {
       // A sandbox the broker killed reports the broker's SIGKILL, not bubblewrap's relay of it (137).
       exitCode: alive ? null : this.killReason ? null : exit.exitCode,
       signal: alive ? null : this.killReason ? 'SIGKILL' : exit.signal,
-      usage: { wallMs: round(wallMs), cpuMs: round(usage.cpuMs), peakMemoryBytes: usage.peakMemoryBytes },
+      // The cgroup's peak includes what no RSS shows (tmpfs, memfds), and bursts between two samples.
+      usage: { wallMs: round(wallMs), cpuMs: round(usage.cpuMs), peakMemoryBytes: Math.max(usage.peakMemoryBytes, this.context.cgroup?.peakBytes() ?? 0) },
     };
   }
 

@@ -3,7 +3,10 @@ import type { Logger } from 'pino';
 import type { Monitor } from '../monitor/monitor.js';
 import { agentMessageSchema, type AgentComplete, type AgentCompletion, type AgentMessage } from '../protocol/agent.js';
 import type { ExecuteResult } from '../protocol/execute.js';
+import { hiddenMemoryBytes } from '../monitor/hidden.js';
+import { SandboxCgroup, type CgroupLayout } from '../sandbox/cgroups.js';
 import type { LaunchSpec } from '../sandbox/launch.js';
+import type { UidPool } from '../sandbox/uids.js';
 import { LineSplitter } from './lines.js';
 import type { KillReason } from './outcome.js';
 import type { StreamName } from './output.js';
@@ -39,6 +42,12 @@ export interface WorkerOptions {
   readonly mode: 'single' | 'session';
   /** Session mode: how long an interrupted run may take to yield before its worker is killed. */
   readonly interruptGraceMs: number;
+  /** A root broker gives each sandbox a host uid of its own, so RLIMIT_NPROC counts that sandbox alone. */
+  readonly uids?: UidPool;
+  /** Where per-sandbox cgroups are made, when the host offers them. */
+  readonly cgroups?: CgroupLayout;
+  /** Without a cgroup, the monitor adds the sandbox's tmpfs and memfd pages to its memory sum. */
+  readonly countHiddenMemory?: boolean;
 }
 
 /** What receives the agent's messages and output while it works on something. */
@@ -54,6 +63,7 @@ const IDLE_OUTPUT_BYTES = 64 * 1024;
 /** How long after the process exits its pipes may stay open before the broker stops waiting for them. */
 const EXIT_GRACE_MS = 2000;
 let nextTaskId = 1;
+let nextCgroup = 1;
 
 /** One agent in one fresh sandbox: single-use (one run, then gone) or a session's (many runs, one namespace). */
 export class SandboxWorker implements WorkerHandle {
@@ -70,10 +80,24 @@ export class SandboxWorker implements WorkerHandle {
   private startProblem: string | undefined;
   private onReady: (() => void) | undefined;
   private controlBytes = 0;
+  private readonly cgroup: SandboxCgroup | undefined;
 
   constructor(spec: LaunchSpec, private readonly options: WorkerOptions) {
-    this.spawned = spawnWorker(spec);
+    const uid = spec.user && options.uids ? options.uids.acquire() : undefined;
+    let cgroupProblem: string | undefined;
+    try {
+      this.cgroup = options.cgroups ? new SandboxCgroup(options.cgroups, `pycell-${process.pid}-${nextCgroup++}`) : undefined;
+    } catch (error) {
+      cgroupProblem = `cannot make the sandbox's cgroup: ${(error as Error).message}`;
+    }
+    this.spawned = spawnWorker(uid === undefined ? spec : { ...spec, user: { uid, gid: uid } });
     const { child } = this.spawned;
+    try {
+      // bwrap may fork before this lands; the whole tree joins again at ready, before any user code runs.
+      if (child.pid !== undefined) this.cgroup?.join([child.pid]);
+    } catch (error) {
+      cgroupProblem ??= `cannot move the sandbox into its cgroup: ${(error as Error).message}`;
+    }
     const stdio = this.stdio();
     for (const stream of stdio) stream.on('error', () => undefined); // EPIPE after a kill is expected
     stdio[1].on('data', (chunk: Buffer) => this.onOutput('stdout', chunk));
@@ -94,6 +118,8 @@ export class SandboxWorker implements WorkerHandle {
       child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
         this.dead = true;
         resolve({ exitCode: code, signal });
+        if (uid !== undefined) options.uids?.release(uid);
+        this.disposeCgroup(5);
         try {
           this.spawned.cleanup();
         } catch (error) {
@@ -106,6 +132,10 @@ export class SandboxWorker implements WorkerHandle {
     });
     child.catch(() => undefined);
     this.ready = new Promise<void>((resolve, reject) => {
+      if (cgroupProblem) {
+        this.startProblem = cgroupProblem;
+        killWorker(this.spawned);
+      }
       const timer = setTimeout(() => {
         this.startProblem = `the worker did not become ready within ${options.startTimeoutMs} ms`;
         killWorker(this.spawned);
@@ -113,6 +143,12 @@ export class SandboxWorker implements WorkerHandle {
       this.onReady = () => {
         clearTimeout(timer);
         if (child.pid !== undefined) ({ known: this.known, leaf: this.agent } = options.monitor.discoverTree(child.pid));
+        try {
+          this.cgroup?.join(this.known?.keys() ?? []);
+        } catch (error) {
+          this.startProblem = `cannot move the sandbox into its cgroup: ${(error as Error).message}`;
+          return killWorker(this.spawned);
+        }
         resolve();
       };
       void this.exited.then((exit) => {
@@ -139,6 +175,8 @@ export class SandboxWorker implements WorkerHandle {
     const run = new ActiveRun(job, hooks, {
       spawned: this.spawned, options: this.options, known, exited: this.exited, persistent: this.options.mode === 'session',
       kill: (reason) => this.kill(reason), interrupt: () => this.interrupt(), isDead: () => this.dead,
+      cgroup: this.cgroup,
+      hiddenMemory: this.options.countHiddenMemory && this.agent ? (pids) => hiddenMemoryBytes(this.agent!.pid, pids) : undefined,
     });
     this.task = run;
     for (const { stream, chunk } of this.idleOutput) run.pushOutput(stream, chunk);
@@ -199,6 +237,13 @@ export class SandboxWorker implements WorkerHandle {
 
   private stdio(): [Writable, Readable, Readable, Writable, Readable] {
     return this.spawned.child.stdio as unknown as [Writable, Readable, Readable, Writable, Readable];
+  }
+
+  /** The kernel may still be reaping the sandbox's last processes when bwrap's exit is seen: retry a little. */
+  private disposeCgroup(tries: number): void {
+    if (!this.cgroup || this.cgroup.dispose()) return;
+    if (tries > 0) setTimeout(() => this.disposeCgroup(tries - 1), 200).unref();
+    else this.options.log.warn('could not remove a sandbox cgroup: processes are still in it');
   }
 
   private onOutput(stream: StreamName, chunk: Buffer): void {

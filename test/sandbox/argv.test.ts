@@ -150,9 +150,29 @@ describe('sandbox/argv toBwrapArgv', () => {
     it(row.name, () => assert.deepEqual(toBwrapArgv(row.policy, row.facts), row.expected));
   }
 
-  it('agentCommand runs the real interpreter isolated, unbuffered, without bytecode writes', () => {
-    assert.deepEqual(agentCommand(mergedUsr, 'single'), ['/usr/bin/python3.11', '-I', '-B', '-u', '/pycell/agent/main.py', '--mode', 'single']);
-    assert.deepEqual(agentCommand(splitUsr, 'session'), ['/opt/python/3.12/bin/python3.12', '-I', '-B', '-u', '/pycell/agent/main.py', '--mode', 'session']);
+  it('agentCommand runs the interpreter isolated, unbuffered, without bytecode writes', () => {
+    assert.deepEqual(agentCommand(mergedUsr, { mode: 'single' }, '/pycell/agent'), ['/usr/bin/python3.11', '-I', '-B', '-u', '/pycell/agent/main.py', '--mode', 'single']);
+    assert.deepEqual(agentCommand(splitUsr, { mode: 'session' }, '/pycell/agent'), ['/opt/python/3.12/bin/python3.12', '-I', '-B', '-u', '/pycell/agent/main.py', '--mode', 'session']);
+  });
+
+  it('agentCommand passes a module policy only when there is one', () => {
+    const rows: [SandboxPolicy['modulePolicy'], string[]][] = [
+      [undefined, []],
+      [{ deny: [], allow: null }, []],
+      [{ deny: ['socket', 'ctypes'], allow: null }, ['--module-policy', '{"deny":["socket","ctypes"],"allow":null}']],
+      [{ deny: [], allow: ['math'] }, ['--module-policy', '{"deny":[],"allow":["math"]}']],
+    ];
+    for (const [modulePolicy, extra] of rows) {
+      assert.deepEqual(agentCommand(mergedUsr, { mode: 'single', ...(modulePolicy ? { modulePolicy } : {}) }, '/a'), ['/usr/bin/python3.11', '-I', '-B', '-u', '/a/main.py', '--mode', 'single', ...extra]);
+    }
+  });
+
+  it('a virtualenv interpreter: its prefix is bound read-only at the same path, and it is started by its own path', () => {
+    const venv: HostFacts = { ...mergedUsr, python: { executable: '/srv/venv/bin/python', prefixes: ['/srv/venv', '/usr'] } };
+    const args = toBwrapArgv(policy, venv);
+    const at = args.indexOf('/srv/venv');
+    assert.deepEqual(args.slice(at - 1, at + 2), ['--ro-bind', '/srv/venv', '/srv/venv']);
+    assert.deepEqual(args.slice(args.indexOf('--') + 1, args.indexOf('--') + 2), ['/srv/venv/bin/python']);
   });
 });
 

@@ -202,7 +202,8 @@ export function isIdleWarmSandbox(tree: readonly HostProc[]): boolean {
  * broker: anything a finished run left behind (in the broker's tree, or escaped from it to the host's
  * init). Processes under some other node process (another test suite's brokers) are not ours to judge.
  */
-export function leftovers(brokerPid: number, sinceTicks: number, sandboxUid: number): HostProc[] {
+export function leftovers(brokerPid: number, sinceTicks: number, uids: { first: number; count: number }): HostProc[] {
+  const isSandboxUid = (uid: number): boolean => uid >= uids.first && uid < uids.first + uids.count;
   const all = scanHost();
   const children = childrenOf(all);
   const mine = new Set(subtree(brokerPid, all, children).map((p) => p.pid));
@@ -212,7 +213,7 @@ export function leftovers(brokerPid: number, sinceTicks: number, sandboxUid: num
     if (isIdleWarmSandbox(tree)) tree.forEach((p) => warm.add(p.pid));
   }
   return [...all.values()].filter(
-    (p) => p.uid === sandboxUid && p.startTime >= sinceTicks && !warm.has(p.pid) && (mine.has(p.pid) || !hasNodeAncestor(p.pid, all)),
+    (p) => isSandboxUid(p.uid) && p.startTime >= sinceTicks && !warm.has(p.pid) && (mine.has(p.pid) || !hasNodeAncestor(p.pid, all)),
   );
 }
 

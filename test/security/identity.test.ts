@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readlinkSync } from 'node:fs';
-import { EMIT, JSON_MARK, probe, scanHost, startBroker, subtree, type SecurityBroker } from './harness.js';
+import { EMIT, JSON_MARK, probe, scanHost, settled, startBroker, subtree, type SecurityBroker } from './harness.js';
 
 const runningAsRoot = process.getuid?.() === 0;
 
@@ -13,18 +13,34 @@ const runningAsRoot = process.getuid?.() === 0;
 describe('security: identity and privileges inside the sandbox', function () {
   this.timeout(30_000);
   let broker: SecurityBroker;
-  let sandboxUid: number;
+  let uids: { first: number; count: number };
+  const isSandboxUid = (uid: number): boolean => uid >= uids.first && uid < uids.first + uids.count;
 
   before(async () => {
     broker = await startBroker();
-    sandboxUid = broker.init.capabilities.isolation.sandboxUid ?? -1;
+    uids = broker.init.capabilities.isolation.sandboxUids!;
   });
   after(async () => broker?.close());
 
-  it('initialize reports an unprivileged sandbox uid (65534 by default when the broker is root)', () => {
-    assert.notEqual(sandboxUid, 0);
-    if (runningAsRoot) assert.equal(sandboxUid, 65534);
-    else assert.equal(sandboxUid, process.getuid!());
+  it('initialize reports unprivileged sandbox uids (1800000000 and up by default when the broker is root)', () => {
+    assert.ok(uids.first > 0);
+    if (runningAsRoot) assert.deepEqual(uids, { first: 1_800_000_000, count: 4096 });
+    else assert.deepEqual(uids, { first: process.getuid!(), count: 1 });
+  });
+
+  it('when the broker is root, every live sandbox runs as a host uid of its own (RLIMIT_NPROC then counts one sandbox)', async function () {
+    if (!runningAsRoot) this.skip(); // without root there is one uid to run as: the broker's
+    await settled(broker);
+    const all = scanHost();
+    const sandboxes = subtree(broker.pid, all).filter((p) => p.ppid === broker.pid && p.comm === 'bwrap');
+    assert.ok(sandboxes.length >= 2, `expected the two warm sandboxes, found ${sandboxes.length}`);
+    const owners = sandboxes.map((sandbox) => new Set(subtree(sandbox.pid, all).map((p) => p.uid)));
+    for (const owner of owners) {
+      assert.equal(owner.size, 1, 'one sandbox, one uid');
+      assert.ok(isSandboxUid([...owner][0]!), `uid ${[...owner][0]} is outside the sandbox range`);
+    }
+    const distinct = new Set(owners.map((owner) => [...owner][0]));
+    assert.equal(distinct.size, sandboxes.length, 'two live sandboxes share a host uid');
   });
 
   it('uid/gid inside are not 0, only one uid is mapped, and on the host every sandbox process runs as the sandbox uid', async () => {
@@ -83,12 +99,12 @@ time.sleep(1.0)
     assert.ok(host && host.found >= 2, `did not find the running sandbox on the host: ${JSON.stringify(host)}`);
     const hostMap = host.uidMap.trim().split(/\s+/).map(Number);
     assert.equal(hostMap[0], data.ids[0], host.uidMap);
-    assert.equal(hostMap[1], sandboxUid, `inside uid ${data.ids[0]} maps to host uid ${hostMap[1]}`);
+    assert.ok(isSandboxUid(hostMap[1]!), `inside uid ${data.ids[0]} maps to host uid ${hostMap[1]}`);
     assert.notEqual(hostMap[1], 0);
     const hostGid = host.gidMap.trim().split(/\s+/).map(Number);
     assert.notEqual(hostGid[1], 0, host.gidMap);
     // Every process under the broker (bubblewrap included) runs as the sandbox uid: real, effective, saved, fs.
-    const wrong = Object.entries(host.uids).filter(([, uids]) => uids.split(/\s+/).some((u) => Number(u) !== sandboxUid));
+    const wrong = Object.entries(host.uids).filter(([, ids]) => ids.split(/\s+/).some((u) => !isSandboxUid(Number(u))));
     assert.deepEqual(wrong, [], 'processes under the broker not running as the sandbox uid');
   });
 
@@ -213,6 +229,7 @@ emit({'opened': opened, 'tried': tried, 'ns': {n: os.readlink('/proc/self/ns/' +
       'print(" ".join(out), os.getsid(0) == os.getpid())',
     ].join('\n');
     const result = await broker.execute({ code });
-    assert.equal(result.stdout, '0:ENOTTY 1:ENOTTY 2:ENOTTY 3:ENOTTY 4:ENOTTY tty:ENXIO False\n');
+    // seccomp answers TIOCSTI before the kernel sees that no fd is a terminal (ENOTTY without the filter).
+    assert.equal(result.stdout, '0:EPERM 1:EPERM 2:EPERM 3:EPERM 4:EPERM tty:ENXIO False\n');
   });
 });

@@ -15,12 +15,12 @@ import {
 describe('security: processes cannot outlive or escape their run', function () {
   this.timeout(30_000);
   let broker: SecurityBroker;
-  let sandboxUid: number;
+  let sandboxUids: { first: number; count: number };
 
   before(async () => {
     broker = await startBroker();
-    sandboxUid = broker.init.capabilities.isolation.sandboxUid ?? -1;
-    assert.ok(sandboxUid > 0);
+    sandboxUids = broker.init.capabilities.isolation.sandboxUids!;
+    assert.ok(sandboxUids.first > 0);
   });
   after(async () => broker?.close());
 
@@ -29,7 +29,7 @@ describe('security: processes cannot outlive or escape their run', function () {
     await settled(broker);
     let left: HostProc[] = [];
     const clean = await waitFor(() => {
-      left = leftovers(broker.pid, since, sandboxUid);
+      left = leftovers(broker.pid, since, sandboxUids);
       if (marker) left.push(...hostProcessesMentioning(marker));
       return left.length === 0;
     }, 3000);
@@ -106,8 +106,8 @@ print('THREADS', started, 'FAILURE', failure, flush=True)
 
   it('kill(-1, SIGKILL) and signals to pid 1 reach only the sandbox: host processes of the same uid, other sandboxes and the broker live on', async () => {
     await settled(broker);
-    // A host process running as the sandbox uid: kill(-1) inside must not reach it.
-    const bystander = spawn('/usr/bin/sleep', ['30'], { uid: sandboxUid, gid: sandboxUid, stdio: 'ignore' });
+    // A host process running as a sandbox uid: kill(-1) inside must not reach it.
+    const bystander = spawn('/usr/bin/sleep', ['30'], { uid: sandboxUids.first, gid: sandboxUids.first, stdio: 'ignore' });
     const all = scanHost();
     const warmAgents = (childrenOf(all).get(broker.pid) ?? [])
       .map((sandbox) => subtree(sandbox.pid, all))

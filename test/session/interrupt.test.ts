@@ -128,7 +128,7 @@ describe('sessions: interrupts, limits and lost workers (real sandbox)', functio
     const r = await s.execute('import time\nx = b"a" * (200 * 2**20)\ntime.sleep(10)');
     assert.equal(r.status, 'memory_limit', JSON.stringify(r).slice(0, 800));
     assert.equal(r.sessionRestarted, true);
-    assert.ok(r.usage.peakMemoryBytes > 64 * 1024 * 1024, `peak ${r.usage.peakMemoryBytes}`);
+    assert.ok(r.usage.peakMemoryBytes >= 0.9 * 64 * 1024 * 1024, `peak ${r.usage.peakMemoryBytes}`);
     await expectLost(s, 'small');
   });
 
