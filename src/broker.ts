@@ -61,6 +61,11 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   if ('error' in probe.python) throw new BrokerError(ErrorCode.SandboxUnavailable, `${probe.python.error} (run "pycell doctor")`);
   const python = probe.python;
   const runtime: RuntimeDir = makeRuntimeDir(AGENT_SOURCE);
+  const hidden = python.prefixes.find((prefix) => ['/tmp', '/proc', '/dev', '/pycell'].some((r) => prefix === r || prefix.startsWith(`${r}/`)));
+  if (hidden) {
+    runtime.dispose();
+    throw new BrokerError(ErrorCode.SandboxUnavailable, `the interpreter's prefix ${hidden} lies where the sandbox mounts its own /tmp, /proc, /dev or /pycell, so its files would be hidden; move the virtualenv or interpreter elsewhere (e.g. /opt or /var/tmp)`);
+  }
   for (const bind of config.readOnlyBinds) {
     if (!existsSync(bind.source)) {
       runtime.dispose();
