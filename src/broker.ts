@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from './config.js';
 import { BrokerError, ErrorCode } from './errors.js';
 import { checkFiles } from './files.js';
+import { toReturnFiles } from './filesout.js';
 import { resolveLimits } from './limits.js';
 import type { Logger } from './log.js';
 import { Monitor } from './monitor/monitor.js';
@@ -133,12 +134,14 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
         }
         const limits = resolveLimits(params.limits, session.limits, config.limits.maximums, 'params.limits');
         const files = checkFiles(params.files ?? [], limits.maxFileBytes, config.workspaceBytes);
-        const job = { code: params.code, stdin: params.stdin ?? '', files, limits, rlimits: toSessionRlimits(limits), reprLimit: config.reprLimit };
+        hooks.onStart?.(limits);
+        const job = { code: params.code, stdin: params.stdin ?? '', files, limits, rlimits: toSessionRlimits(limits), reprLimit: config.reprLimit, returnFiles: toReturnFiles(params.returnFiles, limits) };
         return pool.count(await session.execute(job, hooks));
       }
       const limits = resolveLimits(params.limits, defaults, config.limits.maximums, 'params.limits');
       const files = checkFiles(params.files ?? [], limits.maxFileBytes, config.workspaceBytes);
-      const job = { code: params.code, stdin: params.stdin ?? '', files, limits, rlimits: toRlimits(limits), reprLimit: config.reprLimit };
+      hooks.onStart?.(limits);
+      const job = { code: params.code, stdin: params.stdin ?? '', files, limits, rlimits: toRlimits(limits), reprLimit: config.reprLimit, returnFiles: toReturnFiles(params.returnFiles, limits) };
       return pool.execute(job, hooks);
     },
     openSession(requested, defaults) {

@@ -7,7 +7,7 @@ import linecache
 import os
 import sys
 
-from . import figures, files, limits, messages, output, wire
+from . import audit, figures, files, files_out, limits, messages, output, wire
 from .inbox import Inbox, make_ask
 from .serialize import format_error, make_error, type_name
 from .session import Outcome, Session, register_source
@@ -44,11 +44,12 @@ class Agent:
     """execute message → (result message, Outcome). rlimits must be in force before any code runs.
 
     `inbox` (fd 3) lets interactive runs wait for input replies; `session_stdin` makes each run's
-    sys.stdin the execute's `stdin` text (session mode: fd 0 is at EOF).
+    sys.stdin the execute's `stdin` text (session mode: fd 0 is at EOF). `auditor` is serve()'s
+    installed audit.Auditor; without one, every result's audit is empty.
     """
 
     def __init__(self, send, root=".", apply_rlimits=limits.apply_rlimits, inbox=None, session_stdin=False,
-                 on_broken=broken_channel):
+                 on_broken=broken_channel, auditor=None):
         self.session = Session(send)
         if inbox is not None:
             self.session.ask = make_ask(inbox, self.session.send, self.session.gate, on_broken)
@@ -56,32 +57,52 @@ class Agent:
         self.apply_rlimits = apply_rlimits
         self.session_stdin = session_stdin
         self.limited = False  # a session applies rlimits once: lowered hard limits cannot be raised
+        self.auditor = audit.Auditor(root=root) if auditor is None else auditor
 
     def handle(self, message):
+        self.auditor.clear()
         try:
             request = messages.parse_execute(message)
         except messages.BadRequest as exc:
             if exc.request_id is None:
                 raise wire.ProtocolError(str(exc)) from None
             failure = agent_failure(str(exc))
-            return messages.result(exc.request_id, failure), failure
+            return messages.result(exc.request_id, failure, audit=self.auditor.report()), failure
+        returned = None if request.return_files is None else []
         try:
-            outcome = self._execute(request)
+            outcome, returned = self._execute(request, returned)
         except BaseException as exc:  # an agent bug still answers this request
             outcome = agent_failure(describe_bug(exc), request.repr_limit)
-        return messages.result(request.id, outcome), outcome
+        finally:
+            self.auditor.end()
+        return messages.result(request.id, outcome, returned, self.auditor.report()), outcome
 
-    def _execute(self, request):
+    def _execute(self, request, returned):
+        """(Outcome, the result's `files` or None)."""
         try:
             files.write_files(request.files, self.root)
             if not self.limited:
                 self.apply_rlimits(request.rlimits)
                 self.limited = True
         except (ValueError, OSError) as exc:  # FileRefused, a bad rlimit, setrlimit refusing
-            return agent_failure(str(exc), request.repr_limit)
+            return agent_failure(str(exc), request.repr_limit), returned
         stdin = (request.stdin or "") if self.session_stdin else None
-        return self.session.execute(request.id, request.code, request.repr_limit, cell=request.cell,
-                                    stdin=stdin, interactive=request.interactive)
+        # After the input files: those the run leaves alone are not returned.
+        snap = None if request.return_files is None else files_out.snapshot(self.root, request.return_files)
+        try:
+            self.auditor.begin()
+            try:
+                outcome = self.session.execute(request.id, request.code, request.repr_limit, cell=request.cell,
+                                               stdin=stdin, interactive=request.interactive)
+            finally:
+                self.auditor.end()  # the agent's own work after the run is not the run's
+            if snap is not None:
+                output.flush()  # C stdio buffers too: a file fopen()ed by an extension gets its last bytes
+                returned = files_out.collect(snap)
+        finally:
+            if snap is not None:
+                snap.close()
+        return outcome, returned
 
     def complete(self, message):
         """complete message → completion message; a bad one gets no matches at offset 0."""
@@ -92,9 +113,12 @@ class Agent:
                 raise wire.ProtocolError(str(exc)) from None
             return messages.completion(exc.request_id, [], 0, 0)
         try:
+            self.auditor.begin(recording=False)  # getters are user code: the module policy applies
             matches, start, end = self.session.complete(request.code, request.cursor)
         except BaseException:  # an agent bug still answers, with nothing to offer
             matches, start, end = [], request.cursor, request.cursor
+        finally:
+            self.auditor.end()
         output.flush()  # what user getters printed comes before the answer
         return messages.completion(request.id, matches, start, end)
 
@@ -163,7 +187,23 @@ def warm_up():
     linecache.cache.pop("<warm>", None)
 
 
-def serve(mode):
+def preload():
+    """What the agent imports only when first needed, imported now: a module policy never trips the agent."""
+    # completion.modules imports pkgutil (lazily: start-up time), whose iter_modules imports inspect.
+    import inspect  # noqa: F401
+    import pkgutil  # noqa: F401
+
+
+def install_auditor(policy):
+    """After every import the agent makes, so that `preloaded` holds them all."""
+    if policy is not None:
+        preload()
+    auditor = audit.Auditor(policy)
+    auditor.install()
+    return auditor
+
+
+def serve(mode, policy=None):
     """Run the agent on fds 3/4 and return the process exit code."""
     try:
         for fd in (wire.CONTROL_IN, wire.CONTROL_OUT):
@@ -177,6 +217,7 @@ def serve(mode):
         agent.session.gate.install()
         agent.session.register_as_main()
         warm_up()
+        agent.auditor = install_auditor(policy)
         sys.argv = [""]  # as in an interactive interpreter: the agent's argv is not the user's
         writer.send(messages.ready(os.getpid(), python_version()))
         return (serve_single if mode == "single" else serve_session)(inbox, writer, agent)
@@ -194,8 +235,30 @@ def parse_mode(argv):
     return None
 
 
+def parse_args(argv):
+    """(mode, --module-policy's JSON text or None), or None for a bad command line."""
+    rest, policy = [], None
+    args = iter(argv)
+    for arg in args:
+        if arg == "--module-policy" and policy is None:
+            policy = next(args, None)
+            if policy is None:
+                return None
+        elif arg.startswith("--module-policy=") and policy is None:
+            policy = arg[len("--module-policy="):]
+        else:
+            rest.append(arg)
+    mode = parse_mode(rest)
+    return None if mode is None else (mode, policy)
+
+
 def main(argv):
-    mode = parse_mode(argv)
-    if mode is None:
-        os._exit(fatal("usage: main.py --mode single|session"))
-    os._exit(serve(mode))
+    parsed = parse_args(argv)
+    if parsed is None:
+        os._exit(fatal("usage: main.py --mode single|session [--module-policy JSON]"))
+    mode, policy_text = parsed
+    try:
+        policy = None if policy_text is None else audit.parse_policy(policy_text)
+    except ValueError as exc:
+        os._exit(fatal("--module-policy: %s" % exc))
+    os._exit(serve(mode, policy))

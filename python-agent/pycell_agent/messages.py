@@ -12,12 +12,25 @@ class BadRequest(Exception):
 
 
 class Execute:
-    __slots__ = ("id", "code", "files", "rlimits", "repr_limit", "stdin", "cell", "interactive")
+    __slots__ = ("id", "code", "files", "rlimits", "repr_limit", "stdin", "cell", "interactive", "return_files")
 
-    def __init__(self, id, code, files, rlimits, repr_limit, stdin=None, cell=None, interactive=False):
+    def __init__(self, id, code, files, rlimits, repr_limit, stdin=None, cell=None, interactive=False,
+                 return_files=None):
         self.id, self.code, self.files = id, code, files
         self.rlimits, self.repr_limit = rlimits, repr_limit
         self.stdin, self.cell, self.interactive = stdin, cell, interactive
+        self.return_files = return_files
+
+
+class ReturnFiles:
+    """execute.returnFiles: which files the run created or changed come back, within what bounds."""
+
+    __slots__ = ("patterns", "max_files", "max_bytes", "max_file_bytes", "max_depth", "max_entries", "time_ms")
+
+    def __init__(self, patterns, max_files, max_bytes, max_file_bytes, max_depth, max_entries, time_ms):
+        self.patterns, self.max_files, self.max_bytes = patterns, max_files, max_bytes
+        self.max_file_bytes, self.max_depth, self.max_entries = max_file_bytes, max_depth, max_entries
+        self.time_ms = time_ms
 
 
 class Complete:
@@ -51,13 +64,18 @@ def completion(complete_id, matches, cursor_start, cursor_end):
             "cursorStart": cursor_start, "cursorEnd": cursor_end}
 
 
-def result(execute_id, outcome):
+def result(execute_id, outcome, files=None, audit=None):
+    """`files` only when the execute asked for returnFiles; `audit` (audit.Auditor.report) always, in practice."""
     message = {"type": "result", "id": execute_id, "status": outcome.status}
     if outcome.status == "ok":
         if outcome.value is not None:
             message["value"] = outcome.value
     else:
         message["error"] = outcome.error
+    if files is not None:
+        message["files"] = files
+    if audit is not None:
+        message["audit"] = audit
     return message
 
 
@@ -81,13 +99,21 @@ def _is_positive(value):
     return _is_int(value) and value > 0
 
 
-def _field(message, name, check, expected, request_id, default=...):
-    """The field's value; `default` (when given) stands for an absent field, which then passes."""
+def _is_count(value):
+    return _is_int(value) and value >= 0
+
+
+def _field(message, name, check, expected, request_id, default=..., where=None):
+    """The field's value; `default` (when given) stands for an absent field, which then passes.
+
+    `where` names a nested object ("execute.returnFiles"); by default the message's type.
+    """
     if default is not ... and name not in message:
         return default
     value = message.get(name, _ABSENT)
     if value is _ABSENT or not check(value):
-        raise BadRequest(request_id, "%s.%s: expected %s, got %.80r" % (message["type"], name, expected, value))
+        raise BadRequest(request_id, "%s.%s: expected %s, got %.80r"
+                         % (where or message["type"], name, expected, value))
     return value
 
 
@@ -111,12 +137,27 @@ def parse_execute(message):
                    "a list of {path: string, content: base64 string}", execute_id)
     rlimits = _field(message, "rlimits", lambda v: isinstance(v, dict) and all(map(_is_int, v.values())),
                      "an object of integers", execute_id)
-    repr_limit = _field(message, "reprLimit", lambda v: _is_int(v) and v >= 0,
-                        "a non-negative integer", execute_id)
+    repr_limit = _field(message, "reprLimit", _is_count, "a non-negative integer", execute_id)
     stdin = _field(message, "stdin", _is_str, "a string", execute_id, None)
     cell = _field(message, "cell", _is_positive, "a positive integer", execute_id, None)
     interactive = _field(message, "interactive", lambda v: isinstance(v, bool), "a boolean", execute_id, False)
-    return Execute(execute_id, code, files, rlimits, repr_limit, stdin, cell, interactive)
+    return_files = _field(message, "returnFiles", lambda v: isinstance(v, dict), "an object", execute_id, None)
+    if return_files is not None:
+        return_files = _parse_return_files(return_files, execute_id)
+    return Execute(execute_id, code, files, rlimits, repr_limit, stdin, cell, interactive, return_files)
+
+
+_RETURN_FILES_LIMITS = ("maxFiles", "maxBytes", "maxFileBytes", "maxDepth", "maxEntries", "timeMs")
+
+
+def _parse_return_files(spec, execute_id):
+    where = "execute.returnFiles"
+    # An absent `patterns` is null (every changed file), as a serializer dropping a null would leave it.
+    patterns = _field(spec, "patterns", lambda v: v is None or (isinstance(v, list) and all(map(_is_str, v))),
+                      "null or a list of strings", execute_id, None, where)
+    limits = [_field(spec, name, _is_count, "a non-negative integer", execute_id, where=where)
+              for name in _RETURN_FILES_LIMITS]
+    return ReturnFiles(patterns, *limits)
 
 
 def parse_complete(message):

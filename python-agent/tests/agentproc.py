@@ -33,7 +33,7 @@ class Finished:
 
 
 class AgentProcess:
-    def __init__(self, mode, cwd, python=sys.executable):
+    def __init__(self, mode, cwd, python=sys.executable, args=()):
         child_in, self._control_in = os.pipe()
         self._control_out, child_out = os.pipe()
 
@@ -52,7 +52,7 @@ class AgentProcess:
 
         try:
             self.proc = subprocess.Popen(
-                [python, "-I", "-B", "-u", MAIN, "--mode", mode], cwd=cwd,
+                [python, "-I", "-B", "-u", MAIN, "--mode", mode, *args], cwd=cwd,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 close_fds=False, preexec_fn=place_control_fds)
         finally:

@@ -6,6 +6,8 @@ import unittest
 from pycell_agent import messages, wire
 from pycell_agent.dispatch import EXIT_AGENT_ERROR, Agent, parse_mode
 
+NO_AUDIT = {"events": [], "dropped": 0}
+
 
 def execute(code="1 + 1", execute_id=1, **fields):
     message = {"type": "execute", "id": execute_id, "code": code, "files": [], "rlimits": {"CPU": 5},
@@ -63,12 +65,13 @@ class AgentTest(unittest.TestCase):
 
     def test_ok(self):
         result, outcome = self.agent.handle(execute())
-        self.assertEqual(result, {"type": "result", "id": 1, "status": "ok", "value": {"text/plain": "2"}})
+        self.assertEqual(result, {"type": "result", "id": 1, "status": "ok", "value": {"text/plain": "2"},
+                                  "audit": NO_AUDIT})
         self.assertEqual(outcome.exit_code, 0)
 
     def test_ok_without_value_has_no_value_key(self):
         result, _ = self.agent.handle(execute("x = 1"))
-        self.assertEqual(result, {"type": "result", "id": 1, "status": "ok"})
+        self.assertEqual(result, {"type": "result", "id": 1, "status": "ok", "audit": NO_AUDIT})
 
     def test_rlimits_are_applied_once(self):
         self.agent.handle(execute(execute_id=1))

@@ -9,6 +9,8 @@ import unittest
 
 from tests.agentproc import AGENT_DIR, AgentProcess, execute, run_single
 
+NO_AUDIT = {"events": [], "dropped": 0}
+
 
 class AgentTestCase(unittest.TestCase):
     def setUp(self):
@@ -35,7 +37,7 @@ class SingleModeTest(AgentTestCase):
 
     def test_print(self):
         finished = self.single("print(1 + 1)")
-        self.assertEqual(self.result(finished), {"type": "result", "id": 1, "status": "ok"})
+        self.assertEqual(self.result(finished), {"type": "result", "id": 1, "status": "ok", "audit": NO_AUDIT})
         self.assertEqual((finished.returncode, finished.stdout, finished.stderr), (0, b"2\n", b""))
 
     def test_value(self):
@@ -87,7 +89,7 @@ class SingleModeTest(AgentTestCase):
         self.assertEqual(finished.messages[1:], [
             {"type": "display", "id": 5, "data": {"text/plain": "2"}},
             {"type": "display", "id": 5, "data": {"text/plain": "'x'"}},
-            {"type": "result", "id": 5, "status": "ok", "value": {"text/plain": "3"}},
+            {"type": "result", "id": 5, "status": "ok", "value": {"text/plain": "3"}, "audit": NO_AUDIT},
         ])
         self.assertEqual(finished.stdout, b"after\n")
 
@@ -119,7 +121,7 @@ class SingleModeTest(AgentTestCase):
         agent = AgentProcess("bogus", self.cwd)
         finished = agent.finish()
         self.assertEqual((finished.returncode, finished.messages), (70, []))
-        self.assertEqual(finished.stderr, b"pycell-agent: usage: main.py --mode single|session\n")
+        self.assertEqual(finished.stderr, b"pycell-agent: usage: main.py --mode single|session [--module-policy JSON]\n")
 
 
 class SessionModeTest(AgentTestCase):
@@ -134,7 +136,7 @@ class SessionModeTest(AgentTestCase):
 
     def test_variables_persist(self):
         agent = self.start()
-        self.assertEqual(self.ask(agent, "x = 20", 1), {"type": "result", "id": 1, "status": "ok"})
+        self.assertEqual(self.ask(agent, "x = 20", 1), {"type": "result", "id": 1, "status": "ok", "audit": NO_AUDIT})
         self.assertEqual(self.ask(agent, "x * 2 + 2", 2)["value"], {"text/plain": "42"})
         finished = agent.finish()
         self.assertEqual((finished.returncode, finished.messages, finished.stderr), (0, [], b""))
@@ -143,7 +145,7 @@ class SessionModeTest(AgentTestCase):
         agent = self.start()
         error = self.ask(agent, "import sys\nsys.exit(3)", 1)["error"]
         self.assertEqual((error["type"], error["message"]), ("SystemExit", "3"))
-        self.assertEqual(self.ask(agent, "sys.exit(0)", 2), {"type": "result", "id": 2, "status": "ok"})
+        self.assertEqual(self.ask(agent, "sys.exit(0)", 2), {"type": "result", "id": 2, "status": "ok", "audit": NO_AUDIT})
         self.assertEqual(self.ask(agent, "1 / 0", 3)["error"]["type"], "ZeroDivisionError")
         self.assertEqual(self.ask(agent, "'still here'", 4)["value"], {"text/plain": "'still here'"})
         self.assertEqual(agent.finish().returncode, 0)

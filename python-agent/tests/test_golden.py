@@ -57,6 +57,8 @@ class GoldenTest(unittest.TestCase):
             cls.ok = run_single(cwd, EXECUTE)
             cls.display = run_single(cwd, dict(EXECUTE, code=DISPLAY_CODE, files=[]))
             cls.error = run_single(cwd, dict(EXECUTE, code=ERROR_CODE, files=[]))
+        with tempfile.TemporaryDirectory() as cwd:
+            cls.files = run_single(cwd, load("execute-files.json"))
 
     def test_execute_is_accepted_as_is(self):
         self.assertEqual(load("execute.json"), EXECUTE)
@@ -71,6 +73,11 @@ class GoldenTest(unittest.TestCase):
 
     def test_result_ok(self):
         self.assertEqual(load("result-ok.json"), self.ok.messages[-1])
+
+    def test_files_out_and_audit(self):
+        # Only out/* was asked for (notes.txt is not returned); the open outside the working directory is audited.
+        self.assertEqual(load("result-files.json"), self.files.messages[-1])
+        self.assertEqual(self.files.returncode, 0)
 
     def test_display(self):
         self.assertEqual(load("display.json"), self.display.messages[1])
@@ -109,7 +116,8 @@ class SessionGoldenTest(unittest.TestCase):
         self.assertEqual((request.stdin, request.cell, request.interactive), ("hello\n", 3, True))
         self.assertNotIn("CPU", request.rlimits)  # sessions have no CPU-seconds limit
         self.assertEqual(self.result, {"type": "result", "id": 7, "status": "ok",
-                                       "value": {"text/plain": "'Ada says hello'"}})
+                                       "value": {"text/plain": "'Ada says hello'"},
+                                       "audit": {"events": [], "dropped": 0}})
         self.assertEqual((self.finished.returncode, self.finished.stdout, self.finished.stderr), (0, b"", b""))
 
     def test_input(self):

@@ -6,9 +6,30 @@ export const agentReadySchema = z.object({ type: z.literal('ready'), pid: z.numb
 
 export const agentDisplaySchema = z.object({ type: z.literal('display'), id: z.number().int(), data: mimeBundleSchema });
 
+/** Bounds on what an agent may report; past them the message is invalid and its run "crashed". */
+export const MAX_AUDIT_EVENTS = 64;
+export const MAX_FILES_OUT_ENTRIES = 1000;
+
+export const agentFileOutSchema = z.union([
+  z.strictObject({ path: z.string().max(4096), size: z.number().int().nonnegative(), content: z.string() }),
+  z.strictObject({ path: z.string().max(4096), error: z.string().max(1000) }),
+]);
+export type AgentFileOut = z.infer<typeof agentFileOutSchema>;
+
+export const auditSchema = z.object({
+  events: z.array(z.object({ event: z.string().max(64), detail: z.string().max(256), count: z.number().int().positive() })).max(MAX_AUDIT_EVENTS),
+  dropped: z.number().int().nonnegative().describe('events not listed once the list was full'),
+});
+export type Audit = z.infer<typeof auditSchema>;
+
+const resultExtras = {
+  files: z.array(agentFileOutSchema).max(MAX_FILES_OUT_ENTRIES).optional(),
+  audit: auditSchema.optional(),
+};
+
 export const agentResultSchema = z.discriminatedUnion('status', [
-  z.object({ type: z.literal('result'), id: z.number().int(), status: z.literal('ok'), value: mimeBundleSchema.optional() }),
-  z.object({ type: z.literal('result'), id: z.number().int(), status: z.literal('error'), error: runErrorSchema }),
+  z.object({ type: z.literal('result'), id: z.number().int(), status: z.literal('ok'), value: mimeBundleSchema.optional(), ...resultExtras }),
+  z.object({ type: z.literal('result'), id: z.number().int(), status: z.literal('error'), error: runErrorSchema, ...resultExtras }),
 ]);
 export type AgentResult = z.infer<typeof agentResultSchema>;
 
@@ -47,6 +68,15 @@ export const agentExecuteSchema = z.object({
   stdin: z.string().optional().describe('session mode: the text sys.stdin reads during this run'),
   cell: z.number().int().positive().optional().describe('the cell number: code is compiled as "<cell-N>"'),
   interactive: z.boolean().optional().describe('input() and getpass() ask the broker (input messages) instead of reading stdin'),
+  returnFiles: z.object({
+    patterns: z.array(z.string()).nullable(),
+    maxFiles: z.number().int().nonnegative(),
+    maxBytes: z.number().int().nonnegative(),
+    maxFileBytes: z.number().int().nonnegative(),
+    maxDepth: z.number().int().nonnegative(),
+    maxEntries: z.number().int().nonnegative(),
+    timeMs: z.number().int().nonnegative(),
+  }).optional().describe('collect the regular files this run created or changed in the working directory'),
 });
 export type AgentExecute = z.infer<typeof agentExecuteSchema>;
 

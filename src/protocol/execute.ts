@@ -21,6 +21,8 @@ export const executeParamsSchema = z.strictObject({
   limits: partialLimitsSchema.optional(),
   files: z.array(fileInSchema).max(MAX_FILES).optional(),
   outputToken: tokenSchema.optional(),
+  returnFiles: z.union([z.boolean(), z.array(z.string().min(1).max(256)).min(1).max(32)]).optional()
+    .describe('true: return the regular files this run created or changed in the working directory; a list of fnmatch patterns (matched against the relative path; * also matches /): only those'),
 });
 export type ExecuteParams = z.infer<typeof executeParamsSchema>;
 
@@ -57,7 +59,14 @@ export const executeResultSchema = z.object({
   signal: z.string().nullable(),
   usage: usageSchema,
   message: z.string().optional().describe('why the broker ended the run, in words (for every status but ok and error)'),
-  files: z.array(z.object({ path: z.string(), size: z.number().int(), content: z.string() })).optional(),
+  files: z.array(z.union([
+    z.object({ path: z.string(), size: z.number().int(), content: z.string().describe('base64') }),
+    z.object({ path: z.string(), error: z.string().describe('why this file (or, past a bound, the rest) is not returned') }),
+  ])).optional().describe('with returnFiles, when the agent reported (status ok or error)'),
+  audit: z.object({
+    events: z.array(z.object({ event: z.string(), detail: z.string(), count: z.number().int() })),
+    dropped: z.number().int(),
+  }).optional().describe('advisory: security-relevant events the agent\'s audit hook saw (user code can evade it)'),
   session: z.string().optional(),
   executionCount: z.number().int().positive().optional(),
   sessionRestarted: z.boolean().optional(),

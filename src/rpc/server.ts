@@ -10,6 +10,7 @@ import { inputRequestResultSchema, type InputRequestParams } from '../protocol/s
 import { CancellationTokenSource } from 'vscode-jsonrpc';
 import { toAbortSignal } from './cancellation.js';
 import { parseParams } from './validate.js';
+import { executionRecord } from './execlog.js';
 
 type Phase = 'uninitialized' | 'running' | 'shutdown';
 type Handler = (params: unknown, token: CancellationToken) => Promise<unknown>;
@@ -23,6 +24,8 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
   let phase: Phase = 'uninitialized';
   let defaults: Limits = broker.config.limits.defaults;
   let interactiveInput = false;
+  let clientName: string | undefined;
+  let executions = 0;
   let exiting = false;
   let closed = false;
   const inFlight = new Set<Promise<unknown>>();
@@ -70,6 +73,7 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
       defaults = resolveLimits(params.limits, broker.config.limits.defaults, broker.config.limits.maximums, 'params.limits');
       phase = 'running';
       interactiveInput = params.capabilities?.interactiveInput === true;
+      clientName = params.clientInfo?.name;
       log.info({ client: params.clientInfo, defaults }, 'initialized');
       const result: InitializeResult = {
         serverInfo: { name: 'pycell', version: VERSION },
@@ -89,17 +93,36 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
       return null;
     }],
     [Execute.method, async (raw, token) => {
-      const params = parseParams(Execute.params, raw);
+      const context = { seq: ++executions, client: clientName, limits: undefined as Limits | undefined, startedAt: performance.now() };
+      let params;
+      try {
+        params = parseParams(Execute.params, raw);
+      } catch (error) {
+        log.info({ event: 'execution', seq: context.seq, client: clientName ?? null, status: 'refused', error: (error as Error).message.slice(0, 500) }, 'execution');
+        throw error;
+      }
       const token_ = params.outputToken;
       const signal = toAbortSignal(token);
+      const logged = params;
       return broker.execute(params, defaults, {
         signal,
+        onStart: (limits) => (context.limits = limits),
         ...(token_ === undefined ? {} : {
           onOutput: (stream, text) => notify(ExecuteOutput.method, { token: token_, stream, text }, text.length + 80),
           onDisplay: (data) => notify(ExecuteDisplay.method, { token: token_, data }, Object.values(data).reduce((n, v) => n + v.length, 80)),
           ...(interactiveInput ? { onInput: (request: { prompt: string; password: boolean }, ended: AbortSignal) => askInput({ token: token_, ...request }, ended) } : {}),
         }),
-      });
+      }).then(
+        (result) => {
+          log.info(executionRecord(logged, context, { result }, performance.now()), 'execution');
+          return result;
+        },
+        (error: unknown) => {
+          const { code, message } = toResponseError(error);
+          log.info(executionRecord(logged, context, { error: { code, message } }, performance.now()), 'execution');
+          throw error;
+        },
+      );
     }],
     [BrokerStatus.method, async (raw) => {
       parseParams(BrokerStatus.params, raw);

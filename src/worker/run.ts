@@ -5,6 +5,7 @@ import type { ExecuteResult, MimeBundle } from '../protocol/execute.js';
 import type { Limits } from '../protocol/limits.js';
 import { decideOutcome, type KillReason } from './outcome.js';
 import { OutputCollector, type StreamName } from './output.js';
+import { checkFilesOut, type ReturnFiles } from '../filesout.js';
 import type { SandboxCgroup } from '../sandbox/cgroups.js';
 import type { Spawned } from './spawn.js';
 import type { ExitInfo, WorkerOptions } from './worker.js';
@@ -19,6 +20,8 @@ export interface RunJob {
   readonly reprLimit: number;
   /** A session's execution count: the code is compiled as "<cell-N>" so later tracebacks find its lines. */
   readonly cell?: number;
+  /** Collect the files the run created or changed, within these bounds. */
+  readonly returnFiles?: ReturnFiles | undefined;
 }
 
 export interface RunHooks {
@@ -27,6 +30,8 @@ export interface RunHooks {
   /** Present when the client answers input() itself; the answer, or null for end of input. */
   readonly onInput?: (request: { prompt: string; password: boolean }, signal: AbortSignal) => Promise<string | null>;
   readonly signal?: AbortSignal;
+  /** The limits the run was given, once they are resolved (for the execution log). */
+  readonly onStart?: (limits: Limits) => void;
 }
 
 /** What a run needs of its worker. */
@@ -108,6 +113,7 @@ export class ActiveRun {
         ...(persistent ? { stdin: this.job.stdin } : {}),
         ...(this.job.cell === undefined ? {} : { cell: this.job.cell }),
         ...(this.hooks.onInput ? { interactive: true } : {}),
+        ...(this.job.returnFiles ? { returnFiles: this.job.returnFiles } : {}),
       };
       this.stdio()[3].write(`${JSON.stringify(message)}\n`);
       if (!persistent) this.stdio()[0].end(this.job.stdin);
@@ -203,6 +209,8 @@ export class ActiveRun {
       stderrTruncated: this.output.truncated.stderr,
       ...(trusted?.status === 'ok' && trusted.value ? { value: trusted.value } : {}),
       ...(trusted?.status === 'error' ? { error: trusted.error } : {}),
+      ...(trusted?.files && this.job.returnFiles ? { files: checkFilesOut(trusted.files, this.job.returnFiles) } : {}),
+      ...(trusted?.audit ? { audit: trusted.audit } : {}),
       // A sandbox the broker killed reports the broker's SIGKILL, not bubblewrap's relay of it (137).
       exitCode: alive ? null : this.killReason ? null : exit.exitCode,
       signal: alive ? null : this.killReason ? 'SIGKILL' : exit.signal,

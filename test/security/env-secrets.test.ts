@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { sandboxEnv } from '../../src/sandbox/policy.js';
 import { probe, randomTag, startBroker, type SecurityBroker } from './harness.js';
 
@@ -28,7 +29,8 @@ describe('security: the broker environment does not reach the sandbox', function
   const agentEnvNames = [...Object.keys(sandboxEnv), 'MPLBACKEND'].sort();
 
   before(async () => {
-    broker = await startBroker({ env: { ...process.env, PYCELL_TEST_SECRET: secret, AWS_SECRET_ACCESS_KEY: secret } });
+    // info: the execution log is on, so the check of the logs in after() covers it.
+    broker = await startBroker({ env: { ...process.env, PYCELL_TEST_SECRET: secret, AWS_SECRET_ACCESS_KEY: secret }, args: ['--log-level', 'info'] });
   });
   after(async () => {
     await broker?.close();
@@ -126,5 +128,21 @@ emit({'seen': seen, 'hits': hits})
       (error: unknown) => error,
     );
     results.push({ message: (refused as Error).message, data: (refused as { data?: unknown }).data });
+  });
+
+  it('the execution log records each run by size and SHA-256 of its code, never the code itself or the environment', async () => {
+    const marker = `code-marker-${randomTag()}`;
+    const code = `import os\nx = ${JSON.stringify(marker)}\nprint(len(os.environ))`;
+    const result = await broker.execute({ code, limits: { timeoutMs: 5000 } });
+    results.push(result);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const records = broker.stderr().split('\n').filter((line) => line.includes('"event":"execution"')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const sha = createHash('sha256').update(code).digest('hex');
+    const record = records.find((r) => r.codeSha256 === sha);
+    assert.ok(record, `no execution record with the code's hash among ${records.length}`);
+    assert.equal(record.codeBytes, Buffer.byteLength(code));
+    assert.equal(record.status, 'ok');
+    assert.equal((record.limits as { timeoutMs: number }).timeoutMs, 5000);
+    assert.ok(!broker.stderr().includes(marker), 'the code itself appears in the logs');
   });
 });
