@@ -11,7 +11,7 @@ import type { ExecuteParams, ExecuteResult } from './protocol/execute.js';
 import type { Isolation as IsolationReport } from './protocol/lifecycle.js';
 import type { Limits } from './protocol/limits.js';
 import { makeLaunchSpec, type Isolation, type LaunchSpec } from './sandbox/launch.js';
-import { probeHost, trialSandbox, type HostProbe } from './sandbox/probe.js';
+import { findUnixSockets, probeHost, trialSandbox, type HostProbe } from './sandbox/probe.js';
 import { toRlimits, toSessionRlimits } from './sandbox/rlimits.js';
 import { Sessions } from './session/sessions.js';
 import type { CompleteResult, SessionCompleteParams } from './protocol/session.js';
@@ -68,9 +68,10 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     throw new BrokerError(ErrorCode.SandboxUnavailable, `the interpreter's prefix ${hidden} lies where the sandbox mounts its own /tmp, /proc, /dev or /pycell, so its files would be hidden; move the virtualenv or interpreter elsewhere (e.g. /opt or /var/tmp)`);
   }
   for (const bind of config.readOnlyBinds) {
-    if (!existsSync(bind.source)) {
+    const problem = !existsSync(bind.source) ? 'does not exist on this host' : socketProblem(bind.source, log);
+    if (problem) {
       runtime.dispose();
-      throw new BrokerError(ErrorCode.InvalidParams, `config readOnlyBinds: ${bind.source} does not exist on this host`, { field: 'readOnlyBinds' });
+      throw new BrokerError(ErrorCode.InvalidParams, `config readOnlyBinds: ${bind.source} ${problem}`, { field: 'readOnlyBinds' });
     }
   }
   const uids = probe.runningAsRoot ? new UidPool(config.sandboxUids.first, config.sandboxUids.count) : undefined;
@@ -201,6 +202,14 @@ function isolationReport(
     audit: { advisory: true, note: 'a PEP 578 audit hook in the agent records sockets, subprocesses, exec, ctypes loads and opens outside the working directory into result.audit; user code shares its interpreter and can evade it' },
     warnings,
   };
+}
+
+/** Why a bind may not be made: it holds a unix socket, which sandboxes could connect to through it. */
+function socketProblem(source: string, log: Logger): string | undefined {
+  const { sockets, complete } = findUnixSockets(source);
+  if (sockets.length > 0) return `holds a unix socket (${sockets.slice(0, 3).join(', ')}): sandboxes could connect to it through the bind (a read-only mount does not stop connect()); bind a directory without sockets`;
+  if (!complete) log.warn({ source }, 'a read-only bind is too large to check fully for unix sockets; make sure it holds none');
+  return undefined;
 }
 
 function isAlive(pid: number): boolean {

@@ -177,3 +177,33 @@ export async function trialSandbox(spec: LaunchSpec, python: string): Promise<Tr
   const how = run.timedOut ? 'timed out' : run.signal ? `was killed by ${run.signal}` : `exited with code ${run.exitCode}`;
   return { ok: false, error: `a trial sandbox ${how}: ${(run.stderr || run.stdout).trim().slice(0, 1000) || 'no output'}` };
 }
+
+/**
+ * A unix socket under a directory the operator binds into sandboxes would be reachable from them: a
+ * network namespace does not cover path sockets, and a read-only mount does not stop connect(). Walks
+ * without following symlinks, up to `limit` entries; `complete` is false when it stopped there.
+ */
+export function findUnixSockets(root: string, limit = 100_000): { sockets: string[]; complete: boolean } {
+  const sockets: string[] = [];
+  const stack = [root];
+  let seen = 0;
+  while (stack.length > 0) {
+    const path = stack.pop()!;
+    if (++seen > limit) return { sockets, complete: false };
+    let stat;
+    try {
+      stat = lstatSync(path);
+    } catch {
+      continue; // vanished, or unreadable to the broker: the sandbox uid cannot do better
+    }
+    if (stat.isSocket()) sockets.push(path);
+    else if (stat.isDirectory()) {
+      try {
+        for (const name of readdirSync(path)) stack.push(join(path, name));
+      } catch {
+        // unreadable directory
+      }
+    }
+  }
+  return { sockets, complete: true };
+}
