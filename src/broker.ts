@@ -20,7 +20,7 @@ import { limitNames, type LimitName } from './protocol/limits.js';
 import { makeRuntimeDir, type RuntimeDir } from './sandbox/runtime.js';
 import { closeInheritedFds } from './sandbox/fds.js';
 import { ARCHES, seccompProgram } from './sandbox/seccomp.js';
-import { describe as describeCgroups, probeCgroups, removeStaleCgroups, type CgroupLayout } from './sandbox/cgroups.js';
+import { describe as describeCgroups, probeCgroups, removeStaleCgroups, toCgroupLimits, type CgroupLayout } from './sandbox/cgroups.js';
 import { UidPool } from './sandbox/uids.js';
 import { existsSync } from 'node:fs';
 import { SandboxWorker, type RunHooks } from './worker/worker.js';
@@ -108,7 +108,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     size: config.poolSize,
     maxQueue: config.maxQueue,
     log,
-    makeWorker: () => new SandboxWorker(spec, { ...workerOptions, mode: 'single' }),
+    makeWorker: () => new SandboxWorker(spec, { ...workerOptions, mode: 'single', idleCgroupLimits: toCgroupLimits(config.limits.defaults) }),
   });
   pool.start();
   const sessions = new Sessions({

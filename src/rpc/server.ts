@@ -114,12 +114,12 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
         }),
       }).then(
         (result) => {
-          log.info(executionRecord(logged, context, { result }, performance.now()), 'execution');
+          if (log.isLevelEnabled('info')) log.info(executionRecord(logged, context, { result }, performance.now()), 'execution');
           return result;
         },
         (error: unknown) => {
           const { code, message } = toResponseError(error);
-          log.info(executionRecord(logged, context, { error: { code, message } }, performance.now()), 'execution');
+          if (log.isLevelEnabled('info')) log.info(executionRecord(logged, context, { error: { code, message } }, performance.now()), 'execution');
           throw error;
         },
       );

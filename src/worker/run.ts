@@ -6,6 +6,7 @@ import type { Limits } from '../protocol/limits.js';
 import { decideOutcome, type KillReason } from './outcome.js';
 import { OutputCollector, type StreamName } from './output.js';
 import { checkFilesOut, type ReturnFiles } from '../filesout.js';
+import { toCgroupLimits } from '../sandbox/cgroups.js';
 import type { SandboxCgroup } from '../sandbox/cgroups.js';
 import type { Spawned } from './spawn.js';
 import type { ExitInfo, WorkerOptions } from './worker.js';
@@ -149,12 +150,12 @@ export class ActiveRun {
     const { cgroup } = this.context;
     if (!cgroup) return;
     try {
-      // Two more tasks than maxProcesses: bubblewrap outside the sandbox and its init inside it.
-      cgroup.limit({ memoryBytes: this.job.limits.memoryBytes, tasks: this.job.limits.maxProcesses + 2 });
+      cgroup.limit(toCgroupLimits(this.job.limits));
     } catch (error) {
       this.context.options.log.warn({ err: error }, 'could not set the sandbox cgroup\'s limits');
     }
-    cgroup.mark();
+    // A single-use sandbox's peak since its start is its one run's (as VmHWM is); a session's is reset.
+    cgroup.mark(this.context.persistent);
   }
 
   /** A session run settles on its result, once the output written before it has been read; or on exit. */

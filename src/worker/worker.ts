@@ -4,7 +4,7 @@ import type { Monitor } from '../monitor/monitor.js';
 import { agentMessageSchema, type AgentComplete, type AgentCompletion, type AgentMessage } from '../protocol/agent.js';
 import type { ExecuteResult } from '../protocol/execute.js';
 import { hiddenMemoryBytes } from '../monitor/hidden.js';
-import { SandboxCgroup, type CgroupLayout } from '../sandbox/cgroups.js';
+import { SandboxCgroup, type CgroupLayout, type CgroupLimits } from '../sandbox/cgroups.js';
 import type { LaunchSpec } from '../sandbox/launch.js';
 import type { UidPool } from '../sandbox/uids.js';
 import { LineSplitter } from './lines.js';
@@ -48,6 +48,8 @@ export interface WorkerOptions {
   readonly cgroups?: CgroupLayout;
   /** Without a cgroup, the monitor adds the sandbox's tmpfs and memfd pages to its memory sum. */
   readonly countHiddenMemory?: boolean;
+  /** Cgroup limits set while the worker is idle, off the request path; a run with other limits sets its own. */
+  readonly idleCgroupLimits?: CgroupLimits;
 }
 
 /** What receives the agent's messages and output while it works on something. */
@@ -145,6 +147,7 @@ export class SandboxWorker implements WorkerHandle {
         if (child.pid !== undefined) ({ known: this.known, leaf: this.agent } = options.monitor.discoverTree(child.pid));
         try {
           this.cgroup?.join(this.known?.keys() ?? []);
+          if (options.idleCgroupLimits) this.cgroup?.limit(options.idleCgroupLimits);
         } catch (error) {
           this.startProblem = `cannot move the sandbox into its cgroup: ${(error as Error).message}`;
           return killWorker(this.spawned);
