@@ -57,6 +57,13 @@ for (const mode of modes) {
       });
     }
 
+    it('inode exhaustion: empty files (kernel memory that no tmpfs size sees) count against memoryBytes', async () => {
+      const code = 'import os\nn = 0\nwhile n < 1000000:\n    os.close(os.open("f%d" % n, os.O_CREAT | os.O_WRONLY)); n += 1\nprint("MADE", n)';
+      const result = await broker.execute({ code, limits: { ...LIMITS, timeoutMs: 30_000, cpuMs: 30_000 } });
+      assert.equal(result.status, 'memory_limit', JSON.stringify(result).slice(0, 600));
+      assert.doesNotMatch(result.stdout, /MADE/);
+    });
+
     it('fork × memory: six children of 40 MiB each, every one under RLIMIT_AS, are stopped as one sandbox', async () => {
       const code = guarded(`import os, time
 kids = []
