@@ -47,6 +47,10 @@ describe('cli: pycell run and doctor', function () {
     assert.equal(result.status, 0, result.stdout);
     assert.match(result.stdout, /^ok {3}bubblewrap \d+\.\d+/m);
     assert.match(result.stdout, /^ok {3}trial run in a sandbox: uid, pid, root entries = 1800000000 2 \d+$/m);
+    assert.match(result.stdout, /^info seccomp filter: active \(confirmed by a trial sandbox/m);
+    // Which mechanism holds the whole sandbox: this host (root, cgroup v1 memory + pids) offers cgroups.
+    assert.match(result.stdout, /^info whole-sandbox limits: memory by (cgroup|monitor), processes by (cgroup|rlimit-per-sandbox-uid|rlimit-shared-uid)$/m);
+    assert.match(result.stdout, /^warn the audit log and module policy are advisory/m);
     assert.match(result.stdout, /^result: this host can sandbox$/m);
   });
 
