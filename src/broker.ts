@@ -8,7 +8,7 @@ import type { Logger } from './log.js';
 import { Monitor } from './monitor/monitor.js';
 import { Pool } from './pool/pool.js';
 import type { ExecuteParams, ExecuteResult } from './protocol/execute.js';
-import type { Isolation as IsolationReport } from './protocol/lifecycle.js';
+import type { Isolation as IsolationReport, StatusResult } from './protocol/lifecycle.js';
 import type { Limits } from './protocol/limits.js';
 import { makeLaunchSpec, type Isolation, type LaunchSpec } from './sandbox/launch.js';
 import { findUnixSockets, probeHost, trialSandbox, type HostProbe } from './sandbox/probe.js';
@@ -23,7 +23,7 @@ import { ARCHES, seccompProgram } from './sandbox/seccomp.js';
 import { describe as describeCgroups, probeCgroups, removeStaleCgroups, toCgroupLimits, type CgroupLayout } from './sandbox/cgroups.js';
 import { UidPool } from './sandbox/uids.js';
 import { existsSync } from 'node:fs';
-import { SandboxWorker, type RunHooks } from './worker/worker.js';
+import { SandboxWorker, type RunHooks, type WorkerCounters } from './worker/worker.js';
 
 export const AGENT_SOURCE = fileURLToPath(new URL('../../python-agent', import.meta.url));
 export const VERSION = '0.1.0';
@@ -37,7 +37,7 @@ export interface Broker {
   restartSession(id: string): Promise<void>;
   closeSession(id: string): Promise<void>;
   complete(params: SessionCompleteParams): Promise<CompleteResult>;
-  status(): { workers: { idle: number; busy: number; starting: number }; queued: number; sessions: number; counters: Pool['counters'] };
+  status(): StatusResult;
   close(): Promise<void>;
 }
 
@@ -56,12 +56,13 @@ export async function trySandbox(probe: HostProbe, spec: LaunchSpec | undefined)
 
 /** The composition root: probe the host once, then config → monitor, pool → the broker's operations. */
 export async function createBroker(config: Config, log: Logger): Promise<Broker> {
+  const startedAt = performance.now();
   const closed = closeInheritedFds();
   if (closed.length > 0) log.warn({ closed }, 'closed inherited file descriptors so they cannot reach a sandbox');
   const probe = await probeHost({ bwrap: config.bwrap, python: config.python });
   if ('error' in probe.python) throw new BrokerError(ErrorCode.SandboxUnavailable, `${probe.python.error} (run "pycell doctor")`);
   const python = probe.python;
-  const runtime: RuntimeDir = makeRuntimeDir(AGENT_SOURCE);
+  const runtime: RuntimeDir = makeRuntimeDir(config.agentDir ?? AGENT_SOURCE);
   const hidden = python.prefixes.find((prefix) => ['/tmp', '/proc', '/dev', '/pycell'].some((r) => prefix === r || prefix.startsWith(`${r}/`)));
   if (hidden) {
     runtime.dispose();
@@ -100,9 +101,11 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     if (removed > 0) log.info({ removed }, 'removed cgroups left by a broker that was killed');
   } else if (isolation.kind === 'sandbox') log.warn({ detail: cgroups.detail }, 'no per-sandbox cgroups: memory is summed by the monitor (RSS + tmpfs + memfds), processes limited by RLIMIT_NPROC');
   const monitor = new Monitor(config.monitorIntervalMs);
+  const workerCounters: WorkerCounters = { killsByReason: {}, lost: 0 };
   const workerOptions = {
-    monitor, log, startTimeoutMs: 10_000, maxControlLineBytes: 16 * 1024 * 1024, maxControlBytes: 64 * 1024 * 1024, interruptGraceMs: config.interruptGraceMs,
+    monitor, log, startTimeoutMs: config.startTimeoutMs, maxControlLineBytes: 16 * 1024 * 1024, maxControlBytes: 64 * 1024 * 1024, interruptGraceMs: config.interruptGraceMs,
     ...(uids ? { uids } : {}), ...(cgroups.layout ? { cgroups: cgroups.layout } : {}), countHiddenMemory: isolation.kind === 'sandbox' && !cgroups.layout,
+    counters: workerCounters,
   };
   const pool = new Pool({
     size: config.poolSize,
@@ -158,7 +161,14 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     },
     status() {
       const { queued, ...workers } = pool.status();
-      return { workers, queued, sessions: sessions.size, counters: pool.counters };
+      const { executions, byStatus, respawns, startFailures, queueHighWater } = pool.counters;
+      const sweeps = monitor.stats();
+      return {
+        uptimeMs: Math.round(performance.now() - startedAt),
+        workers, queued, sessions: sessions.size, unavailable: pool.unavailableReason() ?? null,
+        counters: { executions, byStatus: { ...byStatus }, killsByReason: { ...workerCounters.killsByReason }, workersLost: workerCounters.lost, respawns, startFailures, queueHighWater },
+        monitor: { intervalMs: config.monitorIntervalMs, sweeps: sweeps.sweeps, meanSweepMs: Math.round(sweeps.meanSweepMs * 1000) / 1000 },
+      };
     },
     close() {
       closing ??= Promise.all([pool.close(), sessions.closeAll()]).then(() => undefined).finally(() => runtime.dispose());

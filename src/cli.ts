@@ -39,6 +39,8 @@ operator options (serve, run, doctor):
   --max-limit NAME=VALUE maximum a client may ask for
   --network none|host    host network is for trusted code only (default none)
   --allow-weak-isolation run code without a sandbox when the host cannot sandbox (reported by initialize)
+  --start-timeout-ms N   kill a sandbox that is not ready this long after its spawn (default 10000)
+  --agent-dir DIR        run another agent (DIR/main.py) in the sandboxes: for testing with stand-in agents
   --log-level LEVEL      trace|debug|info|warn|error|silent (default info)
   --log-file FILE        write logs there instead of stderr`;
 
@@ -58,6 +60,8 @@ const options = {
   'ro-bind': { type: 'string', multiple: true },
   'deny-module': { type: 'string', multiple: true },
   'allow-module': { type: 'string', multiple: true },
+  'start-timeout-ms': { type: 'string' },
+  'agent-dir': { type: 'string' },
   limit: { type: 'string', multiple: true },
   'max-limit': { type: 'string', multiple: true },
   network: { type: 'string' },
@@ -89,6 +93,8 @@ export function configFromFlags(flags: Flags): Config {
   set('logLevel', flags['log-level']);
   set('logFile', flags['log-file']);
   set('cgroups', flags.cgroups);
+  set('startTimeoutMs', number(flags['start-timeout-ms']));
+  set('agentDir', flags['agent-dir']);
   if (flags['sandbox-uids']) {
     const [first, count] = flags['sandbox-uids'].split(':').map(Number);
     input.sandboxUids = { first, count };

@@ -37,6 +37,8 @@ export const configSchema = z.strictObject({
   sessionIdleMs: z.number().int().min(100).max(7 * 24 * 3600_000).default(30 * 60_000).describe('a session with nothing to run for this long is closed'),
   interruptGraceMs: z.number().int().min(10).max(60_000).default(1000).describe('how long interrupted session code may take to yield before its worker is killed'),
   completionTimeoutMs: z.number().int().min(10).max(60_000).default(2000),
+  startTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('a sandbox not ready this long after its spawn is killed and counted a start failure'),
+  agentDir: absolutePath.optional().describe('another agent to run in the sandboxes (a directory with main.py): for testing the broker with stand-in agents'),
   monitorIntervalMs: z.number().int().min(5).max(10_000).default(50),
   allowWeakIsolation: z.boolean().default(false),
   network: z.enum(['none', 'host']).default('none'),

@@ -24,6 +24,7 @@ const expectedDefaults = {
   sessionIdleMs: 30 * 60_000, // 30 minutes, as documented
   interruptGraceMs: 1000,
   completionTimeoutMs: 2000,
+  startTimeoutMs: 10_000,
   monitorIntervalMs: 50,
   allowWeakIsolation: false,
   network: 'none',

@@ -51,14 +51,20 @@ export type InitializeResult = z.infer<typeof initializeResultSchema>;
 export const emptyParamsSchema = z.union([z.undefined(), z.strictObject({})]);
 
 export const statusResultSchema = z.object({
+  uptimeMs: z.number().int().describe('since the broker started'),
   workers: z.object({ idle: z.number().int(), busy: z.number().int(), starting: z.number().int() }),
   sessions: z.number().int(),
   queued: z.number().int(),
+  unavailable: z.string().nullable().describe('why sandboxes cannot start right now (the respawn brake is on), or null'),
   counters: z.object({
     executions: z.number().int(),
     byStatus: z.record(z.string(), z.number().int()),
+    killsByReason: z.record(z.string(), z.number().int()).describe('sandboxes the broker killed, by why: timeout, cpu_limit, memory_limit, output_limit, cancelled, protocol, shutdown, restart, closed'),
+    workersLost: z.number().int().describe('sandboxes that died without the broker killing them (crashes, kills from outside)'),
     respawns: z.number().int(),
     startFailures: z.number().int(),
+    queueHighWater: z.number().int().describe('the most executes ever waiting at once'),
   }),
+  monitor: z.object({ intervalMs: z.number().int(), sweeps: z.number().int(), meanSweepMs: z.number() }),
 });
 export type StatusResult = z.infer<typeof statusResultSchema>;

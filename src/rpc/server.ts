@@ -126,8 +126,7 @@ export function serve(connection: MessageConnection, broker: Broker, log: Logger
     }],
     [BrokerStatus.method, async (raw) => {
       parseParams(BrokerStatus.params, raw);
-      const { workers, queued, sessions, counters } = broker.status();
-      return { workers, sessions, queued, counters: { executions: counters.executions, byStatus: counters.byStatus, respawns: counters.respawns, startFailures: counters.startFailures } };
+      return broker.status();
     }],
     [SessionOpen.method, async (raw) => {
       const params = parseParams(SessionOpen.params, raw ?? {});

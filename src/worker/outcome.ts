@@ -52,7 +52,8 @@ export function decideOutcome(facts: OutcomeFacts): { status: Status; message?: 
   if (facts.protocolProblem) return { status: 'crashed', message: `the worker sent an invalid control message: ${facts.protocolProblem}` };
   if (!agentResult) {
     const how = facts.signal ? `was killed by ${facts.signal}` : `exited with code ${exitCode}`;
-    return { status: 'crashed', message: `the worker ${how} before reporting a result` };
+    // Not the broker's kill: a crash of the code, or a kill from outside (kill -9 of the agent or bwrap).
+    return { status: 'crashed', message: `the worker was lost: it ${how} before reporting a result, and the broker did not kill it` };
   }
   if (agentResult.status === 'ok' && exitCode === 0) return { status: 'ok' };
   if (agentResult.status === 'error' && exitCode !== null && exitCode !== 0) return { status: 'error' };

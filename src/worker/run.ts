@@ -81,6 +81,10 @@ export class ActiveRun {
     this.output.push(stream, chunk);
   }
 
+  get reported(): boolean {
+    return this.agentResult !== undefined;
+  }
+
   /** The first reason wins: a timeout that leads to an output cut stays a timeout. */
   recordKill(reason: KillReason): void {
     this.killReason ??= reason;

@@ -50,6 +50,14 @@ export interface WorkerOptions {
   readonly countHiddenMemory?: boolean;
   /** Cgroup limits set while the worker is idle, off the request path; a run with other limits sets its own. */
   readonly idleCgroupLimits?: CgroupLimits;
+  /** Shared by every worker of a broker, for broker/status. */
+  readonly counters?: WorkerCounters;
+}
+
+/** Why the broker killed sandboxes, and how many died without it (crashes, kills from outside). */
+export interface WorkerCounters {
+  readonly killsByReason: Partial<Record<KillReason, number>>;
+  lost: number;
 }
 
 /** What receives the agent's messages and output while it works on something. */
@@ -58,6 +66,8 @@ interface Task {
   pushOutput(stream: StreamName, chunk: Buffer): void;
   protocolProblem: string | undefined;
   recordKill(reason: KillReason): void;
+  /** The agent reported this task's result (a run's; a completion's answer). */
+  readonly reported?: boolean;
 }
 
 /** Output kept from while no run was active (start-up errors; a session's background prints), for the next one. */
@@ -82,6 +92,7 @@ export class SandboxWorker implements WorkerHandle {
   private startProblem: string | undefined;
   private onReady: (() => void) | undefined;
   private controlBytes = 0;
+  private killedFor: KillReason | undefined;
   private readonly cgroup: SandboxCgroup | undefined;
 
   constructor(spec: LaunchSpec, private readonly options: WorkerOptions) {
@@ -119,6 +130,9 @@ export class SandboxWorker implements WorkerHandle {
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
         this.dead = true;
+        // Lost: it ended without the broker killing it and without reporting a result (a single-use agent
+        // exits after reporting its one run; a session's never exits on its own).
+        if (!this.killedFor && !this.task?.reported && options.counters) options.counters.lost += 1;
         resolve({ exitCode: code, signal });
         if (uid !== undefined) options.uids?.release(uid);
         this.disposeCgroup(5);
@@ -234,7 +248,12 @@ export class SandboxWorker implements WorkerHandle {
   kill(reason: KillReason): void {
     const { child } = this.spawned;
     // A kill that lands after the process ended on its own does not rewrite why it ended.
-    if (child.exitCode === null && child.signalCode === null) this.task?.recordKill(reason);
+    if (child.exitCode === null && child.signalCode === null && !this.killedFor) {
+      this.killedFor = reason;
+      this.task?.recordKill(reason);
+      const kills = this.options.counters?.killsByReason;
+      if (kills) kills[reason] = (kills[reason] ?? 0) + 1;
+    }
     killWorker(this.spawned);
   }
 

@@ -50,12 +50,12 @@ describe('worker/outcome decideOutcome', () => {
       expected: { status: 'crashed', message: 'the worker sent an invalid control message: a second ready message' },
     },
     // No result: the process ended on its own; its exit is described, never read as a limit.
-    { name: 'no result, exit 0', facts: facts({ exitCode: 0 }), expected: { status: 'crashed', message: 'the worker exited with code 0 before reporting a result' } },
-    { name: 'no result, exit 1', facts: facts({ exitCode: 1 }), expected: { status: 'crashed', message: 'the worker exited with code 1 before reporting a result' } },
-    { name: 'os._exit(137) is crashed with code 137, not memory_limit', facts: facts({ exitCode: 137 }), expected: { status: 'crashed', message: 'the worker exited with code 137 before reporting a result' } },
-    { name: 'a SIGKILL the broker did not send is crashed, not memory_limit', facts: facts(KILLED), expected: { status: 'crashed', message: 'the worker was killed by SIGKILL before reporting a result' } },
-    { name: 'a segfault', facts: facts({ exitCode: null, signal: 'SIGSEGV' }), expected: { status: 'crashed', message: 'the worker was killed by SIGSEGV before reporting a result' } },
-    { name: 'SIGXCPU from the rlimit backstop', facts: facts({ exitCode: null, signal: 'SIGXCPU' }), expected: { status: 'crashed', message: 'the worker was killed by SIGXCPU before reporting a result' } },
+    { name: 'no result, exit 0', facts: facts({ exitCode: 0 }), expected: { status: 'crashed', message: 'the worker was lost: it exited with code 0 before reporting a result, and the broker did not kill it' } },
+    { name: 'no result, exit 1', facts: facts({ exitCode: 1 }), expected: { status: 'crashed', message: 'the worker was lost: it exited with code 1 before reporting a result, and the broker did not kill it' } },
+    { name: 'os._exit(137) is crashed with code 137, not memory_limit', facts: facts({ exitCode: 137 }), expected: { status: 'crashed', message: 'the worker was lost: it exited with code 137 before reporting a result, and the broker did not kill it' } },
+    { name: 'a SIGKILL the broker did not send is crashed, not memory_limit', facts: facts(KILLED), expected: { status: 'crashed', message: 'the worker was lost: it was killed by SIGKILL before reporting a result, and the broker did not kill it' } },
+    { name: 'a segfault', facts: facts({ exitCode: null, signal: 'SIGSEGV' }), expected: { status: 'crashed', message: 'the worker was lost: it was killed by SIGSEGV before reporting a result, and the broker did not kill it' } },
+    { name: 'SIGXCPU from the rlimit backstop', facts: facts({ exitCode: null, signal: 'SIGXCPU' }), expected: { status: 'crashed', message: 'the worker was lost: it was killed by SIGXCPU before reporting a result, and the broker did not kill it' } },
     // A result: it only counts when the exit agrees.
     { name: 'ok + exit 0 → ok', facts: facts({ agentResult: ok, exitCode: 0 }), expected: { status: 'ok' } },
     { name: 'ok with a value + exit 0 → ok', facts: facts({ agentResult: okValue, exitCode: 0 }), expected: { status: 'ok' } },
