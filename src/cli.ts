@@ -39,6 +39,8 @@ operator options (serve, run, doctor):
   --max-limit NAME=VALUE maximum a client may ask for
   --network none|host    host network is for trusted code only (default none)
   --allow-weak-isolation run code without a sandbox when the host cannot sandbox (reported by initialize)
+  --monitor-interval-ms N
+                         how often the monitor samples each running sandbox's CPU and memory (default 50)
   --start-timeout-ms N   kill a sandbox that is not ready this long after its spawn (default 10000)
   --agent-dir DIR        run another agent (DIR/main.py) in the sandboxes: for testing with stand-in agents
   --log-level LEVEL      trace|debug|info|warn|error|silent (default info)
@@ -61,6 +63,7 @@ const options = {
   'deny-module': { type: 'string', multiple: true },
   'allow-module': { type: 'string', multiple: true },
   'start-timeout-ms': { type: 'string' },
+  'monitor-interval-ms': { type: 'string' },
   'agent-dir': { type: 'string' },
   limit: { type: 'string', multiple: true },
   'max-limit': { type: 'string', multiple: true },
@@ -94,6 +97,7 @@ export function configFromFlags(flags: Flags): Config {
   set('logFile', flags['log-file']);
   set('cgroups', flags.cgroups);
   set('startTimeoutMs', number(flags['start-timeout-ms']));
+  set('monitorIntervalMs', number(flags['monitor-interval-ms']));
   set('agentDir', flags['agent-dir']);
   if (flags['sandbox-uids']) {
     const [first, count] = flags['sandbox-uids'].split(':').map(Number);

@@ -1,5 +1,6 @@
+import { cpus } from 'node:os';
 import { exceeds, type MonitorReason, type Sample, type WatchLimits } from './exceeds.js';
-import { PAGE_SIZE, TICKS_PER_SECOND, readPeakRss, readStat, sweep, treeOf, type ProcStat } from './procfs.js';
+import { PAGE_SIZE, TICKS_PER_SECOND, childrenOf, readPeakRss, readStat, sweep, treeOf, type ProcStat } from './procfs.js';
 
 /** Where the monitor reads processes from: /proc, or a test's script. */
 export interface ProcSource {
@@ -17,6 +18,27 @@ export interface Watch {
   readonly oomKilled?: () => boolean;
   /** Bytes the sandbox holds outside its processes' RSS (tmpfs, memfds), given its known pids. */
   readonly hiddenMemory?: (pids: Iterable<number>) => number;
+  /**
+   * The kernel holds the sandbox's memory (a cgroup): the monitor then only has CPU to watch, and CPU
+   * cannot grow faster than the cores there are, so a watch far from its cpuMs need not be sampled
+   * every interval (see nextDue).
+   */
+  readonly memoryHeldByKernel?: boolean;
+}
+
+/** The longest a watch whose memory the kernel holds goes unsampled: its usage figures stay fresh. */
+export const MAX_DEFER_MS = 1000;
+
+/**
+ * Pure: when a watch must next be sampled. A tree on `cores` cores uses at most `cores` ms of CPU per
+ * ms of wall time, so with `headroomMs` of CPU left it cannot cross cpuMs for headroomMs / cores ms;
+ * the next sample comes one interval before that (at least one interval from now, at most MAX_DEFER_MS).
+ * Without the kernel holding memory, every interval.
+ */
+export function nextDueMs(sample: Sample, limits: WatchLimits, intervalMs: number, cores: number, memoryHeldByKernel: boolean): number {
+  if (!memoryHeldByKernel) return intervalMs;
+  const earliestCrossing = (limits.cpuMs - sample.cpuMs) / cores;
+  return Math.min(MAX_DEFER_MS, Math.max(intervalMs, earliestCrossing - intervalMs));
 }
 
 /** What the monitor has seen of one watch so far. */
@@ -27,6 +49,8 @@ export interface WatchRecord {
   peakMemoryBytes: number;
   /** Processes seen in the tree, with start times, so a reused pid is never mistaken for ours. */
   known: Map<number, number>;
+  /** performance.now() at which this watch is next sampled. */
+  dueAt: number;
 }
 
 /**
@@ -41,8 +65,11 @@ export class Monitor {
 
   private readonly source: ProcSource;
 
-  /** The real /proc by default; tests pass synthetic ones. */
-  constructor(readonly intervalMs: number, source: Partial<ProcSource> = {}) {
+  /**
+   * The real /proc by default; tests pass synthetic ones. `cores` bounds how fast CPU time can grow:
+   * every online CPU, not the broker's affinity, which a sandbox may widen with sched_setaffinity.
+   */
+  constructor(readonly intervalMs: number, source: Partial<ProcSource> = {}, private readonly cores = Math.max(1, cpus().length)) {
     this.source = { sweep, readStat, readPeakRss, ...source };
   }
 
@@ -81,7 +108,7 @@ export class Monitor {
 
   /** Starts watching; the baseline is the tree's CPU before the run (the interpreter's start-up is not the run's). */
   watch(watch: Watch, known: Map<number, number> = this.discover(watch.rootPid)): WatchRecord {
-    const record: WatchRecord = { baselineCpuMs: 0, last: { cpuMs: 0, memoryBytes: 0 }, peakMemoryBytes: 0, known: new Map(known) };
+    const record: WatchRecord = { baselineCpuMs: 0, last: { cpuMs: 0, memoryBytes: 0 }, peakMemoryBytes: 0, known: new Map(known), dueAt: 0 };
     record.baselineCpuMs = cpuMsOf(matching(record.known, this.source.readStat));
     this.watches.set(watch, record);
     this.timer ??= setInterval(() => this.tick(), this.intervalMs).unref();
@@ -115,26 +142,30 @@ export class Monitor {
   }
 
   private tick(): void {
-    if (this.watches.size === 0) return;
     const started = performance.now();
+    const due = [...this.watches].filter(([, record]) => record.dueAt <= started);
+    if (due.length === 0) return; // nothing can have crossed a limit yet: no sweep at all
     const all = this.source.sweep();
-    for (const [watch, record] of this.watches) {
-      const sample = this.update(watch, record, all);
+    const children = childrenOf(all);
+    for (const [watch, record] of due) {
+      const sample = this.update(watch, record, all, children);
       const reason = watch.oomKilled?.() ? 'memory_limit' : exceeds(sample, watch.limits);
       if (reason) {
         this.watches.delete(watch);
         watch.onExceed(reason, sample);
+      } else {
+        record.dueAt = started + nextDueMs(sample, watch.limits, this.intervalMs, this.cores, watch.memoryHeldByKernel === true);
       }
     }
     this.sweepCostMs += performance.now() - started;
     this.sweeps += 1;
   }
 
-  private update(watch: Watch, record: WatchRecord, all: Map<number, ProcStat>): Sample {
+  private update(watch: Watch, record: WatchRecord, all: Map<number, ProcStat>, children: Map<number, ProcStat[]>): Sample {
     const root = all.get(watch.rootPid);
     const rootStart = record.known.get(watch.rootPid);
     if (!root || (rootStart !== undefined && root.startTime !== rootStart)) return record.last; // gone, or a stranger now
-    const tree = treeOf(watch.rootPid, all).filter((stat) => {
+    const tree = treeOf(watch.rootPid, all, children).filter((stat) => {
       const seen = record.known.get(stat.pid);
       if (seen !== undefined && seen !== stat.startTime) return false; // pid reused by a stranger
       record.known.set(stat.pid, stat.startTime);

@@ -63,14 +63,19 @@ export function sweep(): Map<number, ProcStat> {
   return all;
 }
 
-/** The process tree under root (root included), from one sweep. */
-export function treeOf(root: number, all: ReadonlyMap<number, ProcStat>): ProcStat[] {
+/** Parent pid → its children, from one sweep (built once per sweep, shared by every watch). */
+export function childrenOf(all: ReadonlyMap<number, ProcStat>): Map<number, ProcStat[]> {
   const children = new Map<number, ProcStat[]>();
   for (const stat of all.values()) {
     const list = children.get(stat.ppid);
     if (list) list.push(stat);
     else children.set(stat.ppid, [stat]);
   }
+  return children;
+}
+
+/** The process tree under root (root included), from one sweep. */
+export function treeOf(root: number, all: ReadonlyMap<number, ProcStat>, children = childrenOf(all)): ProcStat[] {
   const rootStat = all.get(root);
   if (!rootStat) return [];
   const out: ProcStat[] = [];

@@ -72,7 +72,7 @@ export class ActiveRun {
     this.output = new OutputCollector(job.limits.maxOutputBytes, (stream, text) => hooks.onOutput?.(stream, text), () => this.stop('output_limit'));
     this.watch = {
       rootPid: context.spawned.child.pid ?? -1, limits: job.limits, onExceed: (reason) => context.kill(reason),
-      ...(context.cgroup ? { oomKilled: () => context.cgroup!.oomKillsSinceMark() > 0 } : {}),
+      ...(context.cgroup ? { oomKilled: () => context.cgroup!.oomKillsSinceMark() > 0, memoryHeldByKernel: true } : {}),
       ...(context.hiddenMemory ? { hiddenMemory: context.hiddenMemory } : {}),
     };
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { MonitorReason, Sample } from '../../src/monitor/exceeds.js';
-import { Monitor, type Watch } from '../../src/monitor/monitor.js';
+import { MAX_DEFER_MS, Monitor, nextDueMs, type Watch } from '../../src/monitor/monitor.js';
 import { PAGE_SIZE, type ProcStat } from '../../src/monitor/procfs.js';
 
 // Pids above Linux's largest pid_max (2^22): no real process can ever answer for them.
@@ -148,4 +148,21 @@ describe('monitor/monitor (injected /proc)', function () {
     assert.equal(s.reads(), before);
     assert.deepEqual(s.exceeded, []);
   });
+});
+
+describe('monitor/nextDueMs (a watch whose memory the kernel holds is sampled only as often as its CPU could cross cpuMs)', () => {
+  const limits = { cpuMs: 10_000, memoryBytes: 1 };
+  const rows: [string, number, number, boolean, number][] = [
+    // what, cpuMs used so far, cores, memoryHeldByKernel, expected delay
+    ['no cgroup: every interval, whatever the headroom', 0, 2, false, 50],
+    ['10 s of CPU left on 2 cores: capped at MAX_DEFER_MS', 0, 2, true, 1000],
+    ['1 s left on 2 cores: the crossing is 500 ms away, sample 50 ms before it', 9000, 2, true, 450],
+    ['100 ms left on 2 cores: 50 ms away, so one interval', 9900, 2, true, 50],
+    ['1 s left on 64 cores: 15.6 ms away, so one interval', 9000, 64, true, 50],
+    ['over the limit already: one interval', 11_000, 2, true, 50],
+  ];
+  for (const [what, used, cores, kernel, expected] of rows) {
+    it(what, () => assert.equal(nextDueMs({ cpuMs: used, memoryBytes: 0 }, limits, 50, cores, kernel), expected));
+  }
+  it('MAX_DEFER_MS is one second', () => assert.equal(MAX_DEFER_MS, 1000));
 });
