@@ -4,13 +4,14 @@ import type { Monitor } from '../monitor/monitor.js';
 import { agentMessageSchema, type AgentComplete, type AgentCompletion, type AgentMessage } from '../protocol/agent.js';
 import type { ExecuteResult } from '../protocol/execute.js';
 import { hiddenMemoryBytes } from '../monitor/hidden.js';
-import { SandboxCgroup, type CgroupLayout, type CgroupLimits } from '../sandbox/cgroups.js';
+import type { CgroupLayout, CgroupLimits } from '../sandbox/cgroups.js';
 import type { LaunchSpec } from '../sandbox/launch.js';
 import type { UidPool } from '../sandbox/uids.js';
 import { LineSplitter } from './lines.js';
 import type { KillReason } from './outcome.js';
 import type { StreamName } from './output.js';
 import { ActiveRun, type RunHooks, type RunJob } from './run.js';
+import { SandboxResources } from './resources.js';
 import { spawnWorker, type Spawned } from './spawn.js';
 import { killWorker } from './stop.js';
 
@@ -75,7 +76,6 @@ const IDLE_OUTPUT_BYTES = 64 * 1024;
 /** How long after the process exits its pipes may stay open before the broker stops waiting for them. */
 const EXIT_GRACE_MS = 2000;
 let nextTaskId = 1;
-let nextCgroup = 1;
 
 /** One agent in one fresh sandbox: single-use (one run, then gone) or a session's (many runs, one namespace). */
 export class SandboxWorker implements WorkerHandle {
@@ -93,24 +93,13 @@ export class SandboxWorker implements WorkerHandle {
   private onReady: (() => void) | undefined;
   private controlBytes = 0;
   private killedFor: KillReason | undefined;
-  private readonly cgroup: SandboxCgroup | undefined;
+  private readonly resources: SandboxResources;
 
   constructor(spec: LaunchSpec, private readonly options: WorkerOptions) {
-    const uid = spec.user && options.uids ? options.uids.acquire() : undefined;
-    let cgroupProblem: string | undefined;
-    try {
-      this.cgroup = options.cgroups ? new SandboxCgroup(options.cgroups, `pycell-${process.pid}-${nextCgroup++}`) : undefined;
-    } catch (error) {
-      cgroupProblem = `cannot make the sandbox's cgroup: ${(error as Error).message}`;
-    }
-    this.spawned = spawnWorker(uid === undefined ? spec : { ...spec, user: { uid, gid: uid } });
+    this.resources = new SandboxResources(spec, options);
+    this.spawned = spawnWorker(this.resources.spec);
     const { child } = this.spawned;
-    try {
-      // bwrap may fork before this lands; the whole tree joins again at ready, before any user code runs.
-      if (child.pid !== undefined) this.cgroup?.join([child.pid]);
-    } catch (error) {
-      cgroupProblem ??= `cannot move the sandbox into its cgroup: ${(error as Error).message}`;
-    }
+    if (child.pid !== undefined) this.resources.join([child.pid]);
     const stdio = this.stdio();
     for (const stream of stdio) stream.on('error', () => undefined); // EPIPE after a kill is expected
     stdio[1].on('data', (chunk: Buffer) => this.onOutput('stdout', chunk));
@@ -134,8 +123,7 @@ export class SandboxWorker implements WorkerHandle {
         // exits after reporting its one run; a session's never exits on its own).
         if (!this.killedFor && !this.task?.reported && options.counters) options.counters.lost += 1;
         resolve({ exitCode: code, signal });
-        if (uid !== undefined) options.uids?.release(uid);
-        this.disposeCgroup(5);
+        this.resources.release();
         try {
           this.spawned.cleanup();
         } catch (error) {
@@ -148,8 +136,8 @@ export class SandboxWorker implements WorkerHandle {
     });
     child.catch(() => undefined);
     this.ready = new Promise<void>((resolve, reject) => {
-      if (cgroupProblem) {
-        this.startProblem = cgroupProblem;
+      if (this.resources.problem) {
+        this.startProblem = this.resources.problem;
         killWorker(this.spawned);
       }
       const timer = setTimeout(() => {
@@ -159,11 +147,9 @@ export class SandboxWorker implements WorkerHandle {
       this.onReady = () => {
         clearTimeout(timer);
         if (child.pid !== undefined) ({ known: this.known, leaf: this.agent } = options.monitor.discoverTree(child.pid));
-        try {
-          this.cgroup?.join(this.known?.keys() ?? []);
-          if (options.idleCgroupLimits) this.cgroup?.limit(options.idleCgroupLimits);
-        } catch (error) {
-          this.startProblem = `cannot move the sandbox into its cgroup: ${(error as Error).message}`;
+        this.resources.join(this.known?.keys() ?? [], options.idleCgroupLimits);
+        if (this.resources.problem) {
+          this.startProblem = this.resources.problem;
           return killWorker(this.spawned);
         }
         resolve();
@@ -192,7 +178,7 @@ export class SandboxWorker implements WorkerHandle {
     const run = new ActiveRun(job, hooks, {
       spawned: this.spawned, options: this.options, known, exited: this.exited, persistent: this.options.mode === 'session',
       kill: (reason) => this.kill(reason), interrupt: () => this.interrupt(), isDead: () => this.dead,
-      cgroup: this.cgroup,
+      cgroup: this.resources.cgroup,
       hiddenMemory: this.options.countHiddenMemory && this.agent ? (pids) => hiddenMemoryBytes(this.agent!.pid, pids) : undefined,
     });
     this.task = run;
@@ -259,13 +245,6 @@ export class SandboxWorker implements WorkerHandle {
 
   private stdio(): [Writable, Readable, Readable, Writable, Readable] {
     return this.spawned.child.stdio as unknown as [Writable, Readable, Readable, Writable, Readable];
-  }
-
-  /** The kernel may still be reaping the sandbox's last processes when bwrap's exit is seen: retry a little. */
-  private disposeCgroup(tries: number): void {
-    if (!this.cgroup || this.cgroup.dispose()) return;
-    if (tries > 0) setTimeout(() => this.disposeCgroup(tries - 1), 200).unref();
-    else this.options.log.warn('could not remove a sandbox cgroup: processes are still in it');
   }
 
   private onOutput(stream: StreamName, chunk: Buffer): void {

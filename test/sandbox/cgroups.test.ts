@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { cgroupDirs, limitWrites, locateCgroups, parseOomKills, type CgroupLayout } from '../../src/sandbox/cgroups.js';
+import { cgroupDirs, limitWrites, parseOomKills, type CgroupLayout } from '../../src/sandbox/cgroups.js';
+import { locateCgroups } from '../../src/sandbox/cgroup-probe.js';
 
 const v1: CgroupLayout = { kind: 'v1', memory: '/sys/fs/cgroup/memory/job', pids: '/sys/fs/cgroup/pids' };
 const v2: CgroupLayout = { kind: 'v2', parent: '/sys/fs/cgroup/system.slice/pycell.service' };

@@ -63,6 +63,7 @@ describe('supervision: workers killed from outside', function () {
       await settled(broker);
       const before = (await broker.client.status()).counters.workersLost;
       let killedAt = 0;
+      let killError: Error | undefined;
       const result: ExecuteResult = await broker.execute(
         { code: 'import os, time\nprint("NS", os.readlink("/proc/self/ns/pid"), flush=True)\ntime.sleep(30)', outputToken: 'k', limits: { timeoutMs: 20_000 } },
         {
@@ -70,10 +71,15 @@ describe('supervision: workers killed from outside', function () {
             const match = /NS (\S+)/.exec(text);
             if (!match || killedAt) return;
             killedAt = performance.now();
-            for (const pid of pick(sandboxOf(match[1]!))) process.kill(pid, 'SIGKILL');
+            try {
+              for (const pid of pick(sandboxOf(match[1]!))) process.kill(pid, 'SIGKILL');
+            } catch (error) {
+              killError = error as Error;
+            }
           },
         },
       );
+      assert.equal(killError, undefined, `could not kill ${name}: ${killError?.message}`);
       const answeredMs = performance.now() - killedAt;
       assert.ok(killedAt > 0, 'the run never started');
       assert.equal(result.status, 'crashed', JSON.stringify(result).slice(0, 500));
