@@ -102,7 +102,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     if (removed > 0) log.info({ removed }, 'removed cgroups left by a broker that was killed');
   } else if (isolation.kind === 'sandbox') log.warn({ detail: cgroups.detail }, 'no per-sandbox cgroups: memory is summed by the monitor (RSS + tmpfs + memfds), processes limited by RLIMIT_NPROC');
   const monitor = new Monitor(config.monitorIntervalMs);
-  const workerCounters: WorkerCounters = { killsByReason: {}, lost: 0 };
+  const workerCounters = { killsByReason: {}, lost: 0, sessionWorkers: 0 } as WorkerCounters & { sessionWorkers: number };
   const workerOptions = {
     monitor, log, startTimeoutMs: config.startTimeoutMs, maxControlLineBytes: 16 * 1024 * 1024, maxControlBytes: 64 * 1024 * 1024, interruptGraceMs: config.interruptGraceMs,
     ...(uids ? { uids } : {}), ...(cgroups.layout ? { cgroups: cgroups.layout } : {}), countHiddenMemory: isolation.kind === 'sandbox' && !cgroups.layout,
@@ -121,7 +121,10 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     maxQueue: config.maxQueue,
     completionTimeoutMs: config.completionTimeoutMs,
     log,
-    makeWorker: () => new SandboxWorker(sessionSpec, { ...workerOptions, mode: 'session' }),
+    makeWorker: () => {
+      workerCounters.sessionWorkers += 1;
+      return new SandboxWorker(sessionSpec, { ...workerOptions, mode: 'session' });
+    },
   });
   const sandboxUids = uids ? { first: uids.first, count: uids.count } : { first: process.getuid?.() ?? -1, count: 1 };
   const report = isolationReport(probe, isolation, config, sandboxUids, isolation.kind === 'sandbox' && seccompConfirmed, cgroups);
@@ -167,7 +170,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
       return {
         uptimeMs: Math.round(performance.now() - startedAt),
         workers, queued, sessions: sessions.size, unavailable: pool.unavailableReason() ?? null,
-        counters: { executions, byStatus: { ...byStatus }, killsByReason: { ...workerCounters.killsByReason }, workersLost: workerCounters.lost, respawns, startFailures, queueHighWater },
+        counters: { executions, byStatus: { ...byStatus }, killsByReason: { ...workerCounters.killsByReason }, workersLost: workerCounters.lost, respawns, sessionWorkers: workerCounters.sessionWorkers, startFailures, queueHighWater },
         monitor: { intervalMs: config.monitorIntervalMs, sweeps: sweeps.sweeps, meanSweepMs: Math.round(sweeps.meanSweepMs * 1000) / 1000 },
       };
     },

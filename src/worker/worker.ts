@@ -121,7 +121,9 @@ export class SandboxWorker implements WorkerHandle {
         this.dead = true;
         // Lost: it ended without the broker killing it and without reporting a result (a single-use agent
         // exits after reporting its one run; a session's never exits on its own).
-        if (!this.killedFor && !this.task?.reported && options.counters) options.counters.lost += 1;
+        // The kernel's OOM kill in the sandbox's cgroup is the broker's memory limit at work, not a loss.
+        if (!this.killedFor && (this.resources.cgroup?.oomKillsSinceMark() ?? 0) > 0) this.count('memory_limit');
+        else if (!this.killedFor && !this.task?.reported && options.counters) options.counters.lost += 1;
         resolve({ exitCode: code, signal });
         this.resources.release();
         try {
@@ -235,12 +237,16 @@ export class SandboxWorker implements WorkerHandle {
     const { child } = this.spawned;
     // A kill that lands after the process ended on its own does not rewrite why it ended.
     if (child.exitCode === null && child.signalCode === null && !this.killedFor) {
-      this.killedFor = reason;
+      this.count(reason);
       this.task?.recordKill(reason);
-      const kills = this.options.counters?.killsByReason;
-      if (kills) kills[reason] = (kills[reason] ?? 0) + 1;
     }
     killWorker(this.spawned);
+  }
+
+  private count(reason: KillReason): void {
+    this.killedFor = reason;
+    const kills = this.options.counters?.killsByReason;
+    if (kills) kills[reason] = (kills[reason] ?? 0) + 1;
   }
 
   private stdio(): [Writable, Readable, Readable, Writable, Readable] {

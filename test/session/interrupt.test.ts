@@ -64,7 +64,8 @@ describe('sessions: interrupts, limits and lost workers (real sandbox)', functio
     assert.notEqual(r.sessionRestarted, true);
     assert.equal(r.signal, null);
     assert.equal(r.error?.type, 'KeyboardInterrupt');
-    assert.ok(r.error!.traceback.includes('  File "<cell-2>", line 3, in <module>'), r.error!.traceback.join('\n'));
+    // Line 3 (the sleep), or line 2 when the interrupt lands while print() is still returning.
+    assert.ok(r.error!.traceback.some((l) => /^ {2}File "<cell-2>", line [23], in <module>$/.test(l)), r.error!.traceback.join('\n'));
     await expectKept(s, 'kept + 1', '42', 3);
   });
 
