@@ -6,6 +6,7 @@ import { ErrorCode } from '../errors.js';
 export const MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 const MAX_HEADER_BYTES = 8 * 1024;
 const HEADER_END = Buffer.from('\r\n\r\n');
+const CANCEL = '$/cancelRequest';
 
 /**
  * LSP base-protocol framing (Content-Length + body) with the faults answered instead of fatal:
@@ -22,6 +23,8 @@ export class TolerantMessageReader extends AbstractMessageReader {
   /** Set by a parse error, cleared by the next well-framed message: junk left over from one fault gets no second answer. */
   private afterFault = false;
   private callback: DataCallback | undefined;
+  /** String(id) of each request handed to the connection and not yet answered. */
+  private readonly inFlight = new Set<string>();
   private readonly decoder = new TextDecoder('utf-8', { fatal: true });
 
   constructor(private readonly input: Readable, private readonly reply: (response: ResponseMessage) => void) {
@@ -135,7 +138,32 @@ export class TolerantMessageReader extends AbstractMessageReader {
       this.reply({ jsonrpc: '2.0', id, error: { code: ErrorCode.InvalidRequest, message: `invalid request: ${problem}` } });
       return;
     }
-    this.callback?.(value as Message);
+    const message = value as Record<string, unknown>;
+    // A cancel naming no usable id has nothing to cancel (and made vscode-jsonrpc throw): a notification, so no answer.
+    if (message.method === CANCEL && !('id' in message) && !(isObject(message.params) && isId(message.params.id))) return;
+    if (typeof message.method === 'string' && isId(message.id)) {
+      // vscode-jsonrpc queues requests by String(id): a second one with the same key would silently replace the first.
+      const key = String(message.id);
+      if (this.inFlight.has(key)) {
+        this.reply({ jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.InvalidRequest, message: `invalid request: id ${JSON.stringify(message.id)} is already used by a request in flight (ids are compared as strings, so 1 and "1" are the same)` } });
+        return;
+      }
+      this.inFlight.add(key);
+    }
+    try {
+      this.callback?.(value as Message);
+    } catch (error) {
+      // Nothing the client sends may end the broker; a request still gets its one answer.
+      if (typeof message.method === 'string' && isId(message.id)) {
+        this.reply({ jsonrpc: '2.0', id: message.id, error: { code: ErrorCode.InternalError, message: `internal error: ${(error as Error).message}` } });
+        this.answered(message.id);
+      }
+    }
+  }
+
+  /** The connection answered request `id`: its id may be used again. */
+  answered(id: string | number | null): void {
+    if (id !== null) this.inFlight.delete(String(id));
   }
 
   private parseError(message: string): void {

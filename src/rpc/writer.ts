@@ -9,13 +9,20 @@ import { AbstractMessageWriter, type Message, type MessageWriter } from 'vscode-
 export class FramedMessageWriter extends AbstractMessageWriter implements MessageWriter {
   private errors = 0;
 
-  constructor(private readonly stream: Writable) {
+  /** `onResponse`: told of each response the connection writes (the reader tracks requests in flight). */
+  constructor(private readonly stream: Writable, private readonly onResponse?: (id: string | number | null) => void) {
     super();
     stream.on('error', (error: Error) => this.fireError(error));
     stream.on('close', () => this.fireClose());
   }
 
   write(message: Message): Promise<void> {
+    if (this.onResponse && 'id' in message && ('result' in message || 'error' in message)) this.onResponse((message as { id: string | number | null }).id);
+    return this.writeFrame(message);
+  }
+
+  /** A frame the connection does not know of (the reader's own answers to faults). */
+  writeFrame(message: Message): Promise<void> {
     const body = Buffer.from(JSON.stringify(message), 'utf8');
     const frame = Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`, 'ascii'), body]);
     return new Promise((resolve, reject) => {

@@ -12,15 +12,22 @@ const GOOD = { jsonrpc: '2.0', id: 99, method: 'broker/status' };
 
 const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** A reader on an in-memory stream, recording what it delivered and what it answered by itself. */
-function open() {
+/**
+ * A reader on an in-memory stream, recording what it delivered and what it answered by itself. Each
+ * delivered request is answered at once, as the connection would, unless `holdAnswers`.
+ */
+function open(holdAnswers = false) {
   const input = new PassThrough();
   const replies: ResponseMessage[] = [];
   const messages: Message[] = [];
   const reader = new TolerantMessageReader(input, (response) => replies.push(response));
   const closes: number[] = [];
   reader.onClose(() => closes.push(1));
-  reader.listen((message) => messages.push(message));
+  reader.listen((message) => {
+    messages.push(message);
+    const request = message as { id?: string | number; method?: string };
+    if (!holdAnswers && request.method !== undefined && request.id !== undefined) reader.answered(request.id);
+  });
   const send = async (...chunks: (string | Buffer)[]): Promise<void> => {
     for (const chunk of chunks) input.write(chunk);
     await flush();
@@ -236,4 +243,55 @@ describe('rpc/reader envelopeProblem', () => {
     [{ jsonrpc: '2.0', result: 1 }, 'neither a request, a notification nor a response'],
   ];
   for (const [value, problem] of rows) it(`${JSON.stringify(value)} → ${problem ?? 'ok'}`, () => assert.equal(envelopeProblem(value), problem));
+});
+
+describe('rpc/reader: ids in flight and cancels', () => {
+  it('a second request with the id of one not yet answered gets -32600 with that id; the first is delivered once', async () => {
+    const r = open(true);
+    const dup = { jsonrpc: '2.0', id: 7, method: 'no/such' };
+    await r.send(json({ ...GOOD, id: 7 }), json(dup));
+    assert.deepEqual(r.messages, [{ ...GOOD, id: 7 }]);
+    assert.deepEqual(r.replies, [invalidRequest(7, 'id 7 is already used by a request in flight (ids are compared as strings, so 1 and "1" are the same)')]);
+  });
+
+  it('1 and "1" are the same id in flight (the connection keys requests by String(id))', async () => {
+    const r = open(true);
+    await r.send(json({ ...GOOD, id: 1 }), json({ ...GOOD, id: '1' }));
+    assert.equal(r.messages.length, 1);
+    assert.deepEqual(r.replies, [invalidRequest('1', 'id "1" is already used by a request in flight (ids are compared as strings, so 1 and "1" are the same)')]);
+  });
+
+  it('once the first is answered, its id may be used again', async () => {
+    const r = open(true);
+    await r.send(json({ ...GOOD, id: 5 }));
+    r.reader.answered(5);
+    await r.send(json({ ...GOOD, id: 5 }));
+    assert.deepEqual([r.messages.length, r.replies], [2, []]);
+  });
+
+  it('a $/cancelRequest notification without a string or number params.id is ignored, not delivered (it crashed vscode-jsonrpc)', async () => {
+    const r = open();
+    for (const params of [undefined, {}, [], [1], { id: null }, { id: { toString: 1 } }, { id: [1] }]) {
+      await r.send(json({ jsonrpc: '2.0', method: '$/cancelRequest', ...(params === undefined ? {} : { params }) }));
+    }
+    const good = { jsonrpc: '2.0', method: '$/cancelRequest', params: { id: 3 } };
+    await r.send(json(good));
+    assert.deepEqual([r.messages, r.replies], [[good], []]);
+  });
+
+  it('a request that throws inside the connection still gets its one answer (-32603), and reading goes on', async () => {
+    const input = new PassThrough();
+    const replies: ResponseMessage[] = [];
+    const reader = new TolerantMessageReader(input, (response) => replies.push(response));
+    let calls = 0;
+    reader.listen(() => {
+      calls += 1;
+      if (calls === 1) throw new Error('boom');
+    });
+    input.write(json({ ...GOOD, id: 1 }));
+    input.write(json({ ...GOOD, id: 1 }));
+    await flush();
+    assert.deepEqual(replies, [{ jsonrpc: '2.0', id: 1, error: { code: -32603, message: 'internal error: boom' } }]);
+    assert.equal(calls, 2, 'the id was released with the error answer and the next request delivered');
+  });
 });
