@@ -23,7 +23,7 @@ import { ARCHES, seccompProgram } from './sandbox/seccomp.js';
 import { toCgroupLimits, type CgroupLayout } from './sandbox/cgroups.js';
 import { describe as describeCgroups, probeCgroups, removeStaleCgroups } from './sandbox/cgroup-probe.js';
 import { UidPool } from './sandbox/uids.js';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { SandboxWorker, type RunHooks, type WorkerCounters } from './worker/worker.js';
 
 export const AGENT_SOURCE = fileURLToPath(new URL('../../python-agent', import.meta.url));
@@ -69,7 +69,9 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     runtime.dispose();
     throw new BrokerError(ErrorCode.SandboxUnavailable, `the interpreter's prefix ${hidden} lies where the sandbox mounts its own /tmp, /proc, /dev or /pycell, so its files would be hidden; move the virtualenv or interpreter elsewhere (e.g. /opt or /var/tmp)`);
   }
-  for (const bind of config.readOnlyBinds) {
+  // bwrap binds what a symlink points to: check, and bind, the real path.
+  const binds = config.readOnlyBinds.map((bind) => ({ source: existsSync(bind.source) ? realpathSync(bind.source) : bind.source, dest: bind.dest }));
+  for (const bind of binds) {
     const problem = !existsSync(bind.source) ? 'does not exist on this host' : socketProblem(bind.source, log);
     if (problem) {
       runtime.dispose();
@@ -82,7 +84,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   const arch = ARCHES[process.arch];
   const facts = { python: { executable: python.executable, prefixes: python.prefixes }, rootEntries: probe.rootEntries, alternatives: probe.alternatives, etcFiles: probe.etcFiles, agentDir: runtime.agentDir, ...(arch ? { seccomp: seccompProgram(arch) } : {}) };
   const policy = {
-    network: config.network, workspaceBytes: config.workspaceBytes, shmBytes: config.shmBytes, extraReadOnly: config.readOnlyBinds,
+    network: config.network, workspaceBytes: config.workspaceBytes, shmBytes: config.shmBytes, extraReadOnly: binds,
     mode: 'single' as const, modulePolicy: config.modulePolicy,
   };
   const sandboxed = 'error' in probe.bwrap ? undefined : makeLaunchSpec({ kind: 'sandbox', bwrapPath: probe.bwrap.path }, policy, facts, user);
@@ -203,7 +205,7 @@ function isolationReport(
     sandboxUids: sandboxed || perUid ? sandboxUids : null,
     network: sandboxed && config.network === 'none' ? 'none' : 'host',
     seccomp: seccomp
-      ? { active: true, note: 'confirmed by a trial sandbox: only the native syscall ABI (i386/x32 calls kill the process); ptrace, process_vm_*, keyrings, bpf, perf_event_open, userfaultfd, io_uring, the mount API, unshare/setns, clone with namespace flags, kexec, modules, reboot, swap, acct, TIOCSTI/TIOCLINUX, personality changes and socket families other than AF_UNIX/AF_INET/AF_INET6 fail with EPERM; clone3 with ENOSYS' }
+      ? { active: true, note: 'confirmed by a trial sandbox: only the native syscall ABI (i386/x32 calls kill the process); ptrace, process_vm_*, keyrings, bpf, perf_event_open, userfaultfd, io_uring, the mount API, unshare/setns, clone with namespace flags, kexec, modules, reboot, swap, acct, TIOCSTI/TIOCLINUX, personality changes, SysV shmget/msgget and socket families other than AF_UNIX/AF_INET/AF_INET6 fail with EPERM; clone3 with ENOSYS' }
       : { active: false, note: probe.seccomp.detail },
     cgroups: cgroups.layout ? { active: true, note: describeCgroups(cgroups.layout) } : { active: false, note: cgroups.detail },
     sandboxLimits: {

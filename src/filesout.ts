@@ -38,8 +38,13 @@ export function checkFilesOut(entries: readonly AgentFileOut[], bounds: ReturnFi
   let files = 0;
   let total = 0;
   for (const entry of entries) {
-    if (out.length >= bounds.maxFiles + 2) break; // room for the agent's own "and the rest" notes, no more
-    const problem = pathProblem(entry.path);
+    // The agent sends at most maxFiles files, maxFiles refusals and its "and the rest" notes.
+    if (out.length >= 2 * bounds.maxFiles + 3) {
+      out.push({ path: '.', error: 'the sandbox reported more entries than the bounds allow; the rest are dropped' });
+      break;
+    }
+    // "." names the working directory itself, in a note about the whole search.
+    const problem = entry.path === '.' && 'error' in entry ? undefined : pathProblem(entry.path);
     if (problem) {
       out.push({ path: '(invalid)', error: `the sandbox reported an invalid path (${problem}); dropped` });
       continue;

@@ -43,8 +43,17 @@ describe('filesout', () => {
   ];
   for (const row of rows) it(`checkFilesOut: ${row.name}`, () => assert.deepEqual(checkFilesOut(row.input, bounds), row.expected));
 
-  it('checkFilesOut: a flood of entries is cut at maxFiles + 2', () => {
+  it('checkFilesOut: a flood of entries is cut at 2 × maxFiles + 3 (files, refusals and notes), with a note saying so', () => {
     const flood = Array.from({ length: 50 }, (_, i) => ({ path: `e${i}`, error: 'x' }));
-    assert.equal(checkFilesOut(flood, bounds).length, 4);
+    const out = checkFilesOut(flood, bounds);
+    assert.equal(out.length, 8);
+    assert.deepEqual(out.at(-1), { path: '.', error: 'the sandbox reported more entries than the bounds allow; the rest are dropped' });
+  });
+
+  it('checkFilesOut: "." is the working directory in a note about the whole search, never a file', () => {
+    assert.deepEqual(checkFilesOut([{ path: '.', error: 'more than maxEntries entries in the working directory; the rest were not searched' }], bounds),
+      [{ path: '.', error: 'more than maxEntries entries in the working directory; the rest were not searched' }]);
+    assert.deepEqual(checkFilesOut([{ path: '.', size: 1, content: b64('x') }], bounds),
+      [{ path: '(invalid)', error: 'the sandbox reported an invalid path (a "..", "." or empty component); dropped' }]);
   });
 });

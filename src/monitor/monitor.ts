@@ -143,7 +143,8 @@ export class Monitor {
 
   private tick(): void {
     const started = performance.now();
-    const due = [...this.watches].filter(([, record]) => record.dueAt <= started);
+    // Half an interval of slack: a timer that fires a fraction early must not skip a whole interval.
+    const due = [...this.watches].filter(([, record]) => record.dueAt <= started + this.intervalMs / 2);
     if (due.length === 0) return; // nothing can have crossed a limit yet: no sweep at all
     const all = this.source.sweep();
     const children = childrenOf(all);

@@ -11,13 +11,15 @@ export const MAX_AUDIT_EVENTS = 64;
 export const MAX_FILES_OUT_ENTRIES = 1000;
 
 export const agentFileOutSchema = z.union([
-  z.strictObject({ path: z.string().max(4096), size: z.number().int().nonnegative(), content: z.string() }),
-  z.strictObject({ path: z.string().max(4096), error: z.string().max(1000) }),
+  // Paths: 16 levels of 255-byte names, each byte possibly a 4-character \xNN escape.
+  z.strictObject({ path: z.string().max(20_000), size: z.number().int().nonnegative(), content: z.string() }),
+  z.strictObject({ path: z.string().max(20_000), error: z.string().max(1000) }),
 ]);
 export type AgentFileOut = z.infer<typeof agentFileOutSchema>;
 
 export const auditSchema = z.object({
-  events: z.array(z.object({ event: z.string().max(64), detail: z.string().max(256), count: z.number().int().positive() })).max(MAX_AUDIT_EVENTS),
+  // The agent clips details to 200 code points: up to 400 UTF-16 units, which zod counts.
+  events: z.array(z.object({ event: z.string().max(64), detail: z.string().max(1024), count: z.number().int().positive() })).max(MAX_AUDIT_EVENTS),
   dropped: z.number().int().nonnegative().describe('events not listed once the list was full'),
 });
 export type Audit = z.infer<typeof auditSchema>;

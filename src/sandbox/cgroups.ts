@@ -70,17 +70,23 @@ export class SandboxCgroup {
 
   constructor(private readonly layout: CgroupLayout, private readonly name: string) {
     this.dirs = cgroupDirs(layout, name);
-    for (const dir of this.dirs) mkdirSync(dir);
-    const dir = this.dirs[0]!;
-    const oom = openSync(join(dir, layout.kind === 'v2' ? 'memory.events' : 'memory.oom_control'), 'r');
-    let peak: number;
+    const made: string[] = [];
+    let oom: number | undefined;
     try {
-      peak = openSync(join(dir, layout.kind === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes'), 'r+');
+      for (const dir of this.dirs) {
+        mkdirSync(dir);
+        made.push(dir);
+      }
+      const dir = this.dirs[0]!;
+      oom = openSync(join(dir, layout.kind === 'v2' ? 'memory.events' : 'memory.oom_control'), 'r');
+      const peak = openSync(join(dir, layout.kind === 'v2' ? 'memory.peak' : 'memory.max_usage_in_bytes'), 'r+');
+      this.files = { oom, peak };
     } catch (error) {
-      closeSync(oom);
+      // Half made: remove what was made, so nothing is left for a later broker to sweep.
+      if (oom !== undefined) closeSync(oom);
+      for (const dir of made) rmdirSync(dir);
       throw error;
     }
-    this.files = { oom, peak };
   }
 
   /** Moves processes in (all of the sandbox's, before any user code runs); a pid already gone is skipped. */
@@ -111,11 +117,12 @@ export class SandboxCgroup {
   }
 
   /**
-   * Starts a run: its OOM kills, and with `resetPeak` its peak, are counted from here. The baseline is the
-   * count read at the end of the previous run (nothing runs between two runs), so a run costs one read.
+   * Starts a run: its OOM kills, and with `resetPeak` (a session) its peak, are counted from here. A
+   * single-use sandbox ran nothing before, so its baseline needs no second read.
    */
   mark(resetPeak: boolean): void {
-    this.oomBaseline = this.lastOomKills ??= this.oomKills();
+    // A session's background code may have been OOM-killed since its last run: read afresh there.
+    this.oomBaseline = this.lastOomKills = resetPeak || this.lastOomKills === undefined ? this.oomKills() : this.lastOomKills;
     if (!resetPeak || !this.files || this.final) return;
     try {
       // v1 resets max_usage_in_bytes on any write; v2 (Linux 6.12+) resets memory.peak for this fd.

@@ -26,6 +26,9 @@ export const DENIED: readonly string[] = [
   'name_to_handle_at', 'open_by_handle_at',
   // x86 port I/O and old a.out loading
   'iopl', 'ioperm', 'uselib',
+  // SysV shared memory and message queues: RAM that no RSS, tmpfs or memfd count shows, sized by the IPC
+  // namespace, not by the sandbox (Python's multiprocessing uses POSIX shm in /dev/shm instead)
+  'shmget', 'msgget',
 ];
 
 /** The calls checked by argument, not by number alone. */
@@ -45,6 +48,7 @@ export const X86_64: SyscallTable = {
   quotactl_fd: 443, lookup_dcookie: 212,
   name_to_handle_at: 303, open_by_handle_at: 304,
   iopl: 172, ioperm: 173, uselib: 134,
+  shmget: 29, msgget: 68,
   clone: 56, clone3: 435, socket: 41, socketpair: 53, ioctl: 16, personality: 135,
 };
 
@@ -61,5 +65,6 @@ export const AARCH64: SyscallTable = {
   settimeofday: 170, clock_settime: 112, clock_adjtime: 266, adjtimex: 171, syslog: 116, vhangup: 58, quotactl: 60,
   quotactl_fd: 443, lookup_dcookie: 18,
   name_to_handle_at: 264, open_by_handle_at: 265,
+  shmget: 194, msgget: 186,
   clone: 220, clone3: 435, socket: 198, socketpair: 199, ioctl: 29, personality: 92,
 };

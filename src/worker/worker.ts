@@ -123,7 +123,8 @@ export class SandboxWorker implements WorkerHandle {
         // exits after reporting its one run; a session's never exits on its own).
         // The kernel's OOM kill in the sandbox's cgroup is the broker's memory limit at work, not a loss.
         if (!this.killedFor && (this.resources.cgroup?.oomKillsSinceMark() ?? 0) > 0) this.count('memory_limit');
-        else if (!this.killedFor && !this.task?.reported && options.counters) options.counters.lost += 1;
+        // A sandbox that failed to start (a start failure, counted by the pool) was not lost either.
+        else if (!this.killedFor && !this.startProblem && !this.task?.reported && options.counters) options.counters.lost += 1;
         resolve({ exitCode: code, signal });
         this.resources.release();
         try {

@@ -81,6 +81,9 @@ describe('security: seccomp filter', function () {
     ['clock_adjtime', 305, 266, '9999, 0'],
     ['quotactl_fd', 443, 443, '-1, 0, 0, 0'],
     ['personality(ADDR_NO_RANDOMIZE)', 135, 92, '0x0040000'],
+    // IPC_PRIVATE, 64 MiB, IPC_CREAT | 0600: SysV memory no RSS shows once detached
+    ['shmget(IPC_PRIVATE, 64 MiB)', 29, 194, '0, 64 << 20, 0o1000 | 0o600'],
+    ['msgget(IPC_PRIVATE)', 68, 186, '0, 0o1000 | 0o600'],
   ];
   it(`denied system calls fail with EPERM: ${denied.map(([name]) => name).join(', ')}`, async () => {
     const x64 = process.arch === 'x64';

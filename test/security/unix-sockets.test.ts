@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliPath, probe, startBroker, waitFor } from './harness.js';
 
@@ -49,6 +49,18 @@ while True:
       assert.fail(`the broker started with a socket bound in; connect from the sandbox: ${data.r}`);
     } finally {
       await broker.close();
+    }
+  });
+
+  it('a bind whose source is a symlink to such a directory is refused too (bwrap binds the target)', () => {
+    const link = join(dir, '..', `${dir.split('/').at(-1)}-link`);
+    symlinkSync(dir, link);
+    try {
+      const refused = spawnSync(process.execPath, [cliPath(), 'serve', '--stdio', '--ro-bind', `${link}:/data`], { input: '', encoding: 'utf8', timeout: 20_000 });
+      assert.notEqual(refused.status, 0, 'the broker started');
+      assert.match(refused.stderr, /holds a unix socket \(\S*service\.sock\)/);
+    } finally {
+      unlinkSync(link);
     }
   });
 
