@@ -29,12 +29,14 @@ describe('supervision: the respawn brake and recovery', function () {
     }
   }
 
-  /** Uses up the warm pool so that every later execute needs a newly started sandbox. */
+  /** Uses up the warm pool so that every later execute needs a newly started sandbox (answers do not matter). */
   async function drain(broker: SecurityBroker, size: number): Promise<void> {
-    await Promise.all(Array.from({ length: size }, () => broker.execute({ code: 'pass' })));
+    await Promise.allSettled(Array.from({ length: size }, () => broker.execute({ code: 'pass' })));
   }
 
   async function scenario(broker: SecurityBroker, breakIt: () => void, fixIt: () => void, reason: RegExp): Promise<void> {
+    // Break it only once the pool is warm: a sandbox still starting would fail with the breakage.
+    await statusWhen(broker, (s) => s.workers.idle === 2, 10_000);
     try {
       breakIt();
       await drain(broker, 2);
