@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { cgroupDirs, limitWrites, parseOomKills, type CgroupLayout } from '../../src/sandbox/cgroups.js';
-import { locateCgroups } from '../../src/sandbox/cgroup-probe.js';
+import { locateCgroups, probeCgroups, removeStaleCgroups } from '../../src/sandbox/cgroup-probe.js';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 const v1: CgroupLayout = { kind: 'v1', memory: '/sys/fs/cgroup/memory/job', pids: '/sys/fs/cgroup/pids' };
 const v2: CgroupLayout = { kind: 'v2', parent: '/sys/fs/cgroup/system.slice/pycell.service' };
@@ -67,5 +70,25 @@ describe('sandbox/cgroups', () => {
       { name: 'no cgroup filesystem mounted', self: '0::/\n', mounts: '22 1 0:21 / /proc rw - proc proc rw', expected: {} },
     ];
     for (const row of rows) it(row.name, () => assert.deepEqual(locateCgroups(row.self, row.mounts), row.expected));
+  });
+});
+
+describe('sandbox/cgroup-probe on this host (real cgroupfs)', () => {
+  it('removeStaleCgroups removes the empty cgroups of a broker that is gone, and leaves a living broker\'s alone', function () {
+    const { layout, detail } = probeCgroups();
+    if (!layout) this.skip(); // this host offers no writable cgroup (root is needed): nothing to clean up
+    const dead = spawnSync('/bin/true').pid!; // a pid that has just exited
+    const parent = layout.kind === 'v2' ? layout.parent : layout.memory;
+    const stale = join(parent, `pycell-${dead}-1`);
+    const live = join(parent, `pycell-${process.pid}-999`);
+    mkdirSync(stale);
+    mkdirSync(live);
+    try {
+      removeStaleCgroups(layout, (pid) => pid === process.pid);
+      assert.equal(existsSync(stale), false, `stale cgroup kept (${detail})`);
+      assert.equal(existsSync(live), true, 'a living broker\'s cgroup was removed');
+    } finally {
+      for (const dir of [stale, live]) if (existsSync(dir)) rmdirSync(dir);
+    }
   });
 });

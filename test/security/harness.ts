@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node.js';
-import type { BrokerClient, ExecuteParams, ExecuteResult, InitializeResult } from '../../src/client/index.js';
+import type { BrokerClient, ExecuteParams, ExecuteResult, InitializeResult, StatusResult } from '../../src/client/index.js';
 
 /**
  * Attack tests drive the REAL broker (`node <root>/dist/src/cli.js serve --stdio`) over real stdio.
@@ -223,6 +223,17 @@ export function hostProcessesMentioning(text: string): HostProc[] {
 }
 
 export { waitFor } from '../helpers/procs.js';
+
+/** Polls broker/status until `check` holds; fails the test, showing the last status, after `timeoutMs`. */
+export async function statusWhen(broker: SecurityBroker, check: (status: StatusResult) => boolean, timeoutMs: number): Promise<StatusResult> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await broker.client.status();
+    if (check(status)) return status;
+    assert.ok(Date.now() < deadline, `status never matched: ${JSON.stringify(status)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 /** Waits until the broker has no run in flight and no sandbox starting (the pool refilled). */
 export async function settled(broker: SecurityBroker, timeoutMs = 5000): Promise<void> {

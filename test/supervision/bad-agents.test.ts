@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ROOT } from '../../scripts/gen-schema.js';
-import type { ExecuteResult, StatusResult } from '../../src/client/index.js';
-import { leftovers, settled, startBroker, waitFor, type SecurityBroker } from '../security/harness.js';
+import type { ExecuteResult } from '../../src/client/index.js';
+import { leftovers, statusWhen, settled, startBroker, waitFor, type SecurityBroker } from '../security/harness.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/agents');
 
@@ -23,16 +23,6 @@ describe('supervision: broken agents', function () {
       const uids = broker.init.capabilities.isolation.sandboxUids!;
       assert.ok(await waitFor(() => leftovers(broker.pid, 0, uids).length === 0, 3000), `processes left by ${name}`);
     }
-  }
-
-  async function statusWhen(broker: SecurityBroker, check: (status: StatusResult) => boolean, timeoutMs: number): Promise<StatusResult | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const status = await broker.client.status();
-      if (check(status)) return status;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    return undefined;
   }
 
   /** Every answer arrives exactly once: a result or an error, never both, never twice. */

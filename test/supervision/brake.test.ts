@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { StatusResult } from '../../src/client/index.js';
-import { leftovers, startBroker, waitFor, type SecurityBroker } from '../security/harness.js';
+import { leftovers, statusWhen, startBroker, waitFor, type SecurityBroker } from '../security/harness.js';
 
 /**
  * A host that stops being able to start sandboxes while the broker runs (bubblewrap broken, the
@@ -18,16 +17,6 @@ describe('supervision: the respawn brake and recovery', function () {
     chmodSync(dir, 0o755);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
-
-  async function statusWhen(broker: SecurityBroker, check: (s: StatusResult) => boolean, timeoutMs: number): Promise<StatusResult> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const status = await broker.client.status();
-      if (check(status)) return status;
-      assert.ok(Date.now() < deadline, `status never matched: ${JSON.stringify(status)}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
 
   /** Uses up the warm pool so that every later execute needs a newly started sandbox (answers do not matter). */
   async function drain(broker: SecurityBroker, size: number): Promise<void> {
