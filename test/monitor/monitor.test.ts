@@ -45,6 +45,23 @@ describe('monitor/monitor (injected /proc)', function () {
     assert.deepEqual([...monitor.discover(42)], []);
   });
 
+  it('a new watch whose memory the kernel holds is not swept until its CPU could near cpuMs; without a cgroup it is swept at once', async () => {
+    // cpuMs 100 on 1 core, interval 5 ms: the first sample is due 95 ms after the watch starts.
+    let sweeps = 0;
+    const counting = new Monitor(5, { sweep: () => (sweeps++, snapshot(p(ROOT, 1, 0, 0))), readStat: () => undefined, readPeakRss: () => 0 }, 1);
+    const heldWatch: Watch = { rootPid: ROOT, limits: { cpuMs: 100, memoryBytes: PAGE_SIZE }, onExceed: () => undefined, memoryHeldByKernel: true };
+    counting.watch(heldWatch, new Map());
+    monitors.push({ monitor: counting, watch: heldWatch });
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    assert.equal(sweeps, 0, 'swept before the CPU could have crossed');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(sweeps >= 1, 'never swept');
+    const plain = scripted([snapshot(p(ROOT, 1, 0, 0))]);
+    monitors.push(plain);
+    plain.monitor.watch(plain.watch, new Map());
+    await plain.untilReads(1);
+  });
+
   it('memory is the sum over the tree; a breach calls onExceed once, with the sample', async () => {
     const s = scripted([
       snapshot(p(ROOT, 1, 0, 100), p(CHILD, ROOT, 0, 50), p(STRANGER, 1, 0, 1_000_000)), // discover: 150 pages
