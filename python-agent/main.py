@@ -1,4 +1,4 @@
-"""Entry point: python3 -I -B -u /pycell/agent/main.py --mode single|session [--module-policy JSON] (see protocol/agent.md)."""
+"""Entry point: python3 -I -B -u /pycell/agent/main.py --mode single|session|process [--module-policy JSON] (see protocol/agent.md)."""
 
 import os
 import sys

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ErrorCode, errorDescriptions } from '../src/errors.js';
-import { agentCompleteSchema, agentCompletionSchema, agentDisplaySchema, agentExecuteSchema, agentInputReplySchema, agentInputSchema, agentReadySchema, agentResultSchema } from '../src/protocol/agent.js';
+import { agentCompleteSchema, agentCompletionSchema, agentDisplaySchema, agentExecuteSchema, agentInputReplySchema, agentInputSchema, agentReadySchema, agentResultSchema, serverCleanedSchema, serverEndedSchema } from '../src/protocol/agent.js';
 import { limitJsonShape, partialLimitsSchema } from '../src/protocol/limits.js';
 import { allMethods } from '../src/protocol/methods.js';
 
@@ -68,6 +68,8 @@ export function makeProtocolFiles(): Map<string, string> {
     ['completion', agentCompletionSchema, 'input', 'agent → broker: the answer to complete (untrusted, bounded)'],
     ['display', agentDisplaySchema, 'input', 'agent → broker: display(obj) during a run'],
     ['result', agentResultSchema, 'input', 'agent → broker: how the run ended, as the agent saw it (untrusted)'],
+    ['ended', serverEndedSchema, 'input', 'fork server → broker on fd 7, process mode: the run\'s process ended and every other process of the run is gone'],
+    ['cleaned', serverCleanedSchema, 'input', 'fork server → broker on fd 7, process mode: the sandbox is clean again (or the problem), and the next run\'s process is forked'],
   ];
   for (const [name, schema, io, summary] of agent) put(`agent.${name}.json`, toJsonSchema(schema, io, `agent ${name}`, `${summary}; see protocol/agent.md`));
   files.set(ERRORS_FILE, render(makeErrorTable()));

@@ -6,7 +6,7 @@ import { toReturnFiles } from './filesout.js';
 import { resolveLimits } from './limits.js';
 import type { Logger } from './log.js';
 import { Monitor } from './monitor/monitor.js';
-import { Pool } from './pool/pool.js';
+import { newPoolCounters, Pool, sumCounts } from './pool/pool.js';
 import type { ExecuteParams, ExecuteResult } from './protocol/execute.js';
 import type { Isolation as IsolationReport, StatusResult } from './protocol/lifecycle.js';
 import type { Limits } from './protocol/limits.js';
@@ -98,6 +98,11 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   if (config.network === 'host') log.warn('HOST NETWORK: sandboxes share the host network, for trusted code only');
   const spec = isolation.kind === 'sandbox' && sandboxed ? sandboxed : makeLaunchSpec(isolation, policy, facts, user);
   const sessionSpec = makeLaunchSpec(isolation, { ...policy, mode: 'session' }, facts, user);
+  if (config.isolation === 'process' && isolation.kind !== 'sandbox') {
+    runtime.dispose();
+    throw new BrokerError(ErrorCode.SandboxUnavailable, 'process isolation forks runs inside a sandbox, and this host gives none (weak isolation); start without --isolation process');
+  }
+  const processSpec = makeLaunchSpec(isolation, { ...policy, mode: 'process' }, facts, user);
   const cgroups = isolation.kind === 'sandbox' && config.cgroups === 'auto' ? probeCgroups() : { detail: config.cgroups === 'off' ? 'turned off by the operator (cgroups: off)' : 'weak isolation' };
   if (cgroups.layout) {
     const removed = removeStaleCgroups(cgroups.layout, isAlive);
@@ -110,13 +115,25 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     ...(uids ? { uids } : {}), ...(cgroups.layout ? { cgroups: cgroups.layout } : {}), countHiddenMemory: isolation.kind === 'sandbox' && !cgroups.layout,
     counters: workerCounters,
   };
-  const pool = new Pool({
-    size: config.poolSize,
-    maxQueue: config.maxQueue,
-    log,
-    makeWorker: () => new SandboxWorker(spec, { ...workerOptions, mode: 'single', idleCgroupLimits: toCgroupLimits(config.limits.defaults) }),
-  });
+  const idleCgroupLimits = toCgroupLimits(config.limits.defaults);
+  const poolOptions = { size: config.poolSize, maxQueue: config.maxQueue, log, counters: newPoolCounters() };
+  const pools = {
+    sandbox: new Pool({ ...poolOptions, makeWorker: () => new SandboxWorker(spec, { ...workerOptions, mode: 'single', idleCgroupLimits }) }),
+    process: config.isolation === 'process'
+      ? new Pool({ ...poolOptions, makeWorker: () => new SandboxWorker(processSpec, { ...workerOptions, mode: 'process', idleCgroupLimits, maxRuns: config.processRuns }) })
+      : undefined,
+  };
+  // The default mode's pool is warmed now; the stricter one only once a client asks for it.
+  const pool = pools.process ?? pools.sandbox;
   pool.start();
+  const poolFor = (mode: 'sandbox' | 'process' | undefined): Pool => {
+    if (mode === 'sandbox' && pool !== pools.sandbox) {
+      pools.sandbox.start();
+      return pools.sandbox;
+    }
+    if (mode === 'process' && !pools.process) throw invalidParams('params.isolation', mode, 'is weaker than this broker\'s default (sandbox): a client may only ask for the stricter mode');
+    return pool;
+  };
   const sessions = new Sessions({
     maxSessions: config.maxSessions,
     idleMs: config.sessionIdleMs,
@@ -137,6 +154,9 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
     python: { executable: python.executable, version: python.version },
     config,
     async execute(params, defaults, hooks) {
+      if (params.session !== undefined && params.isolation !== undefined) {
+        throw invalidParams('params.isolation', params.isolation, 'applies to stateless executes: a session is one sandbox of its own');
+      }
       if (params.session !== undefined) {
         const session = sessions.get(params.session);
         for (const name of SESSION_LIFETIME_LIMITS) {
@@ -148,11 +168,12 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
         const job = { code: params.code, stdin: params.stdin ?? '', files, limits, rlimits: toSessionRlimits(limits), reprLimit: config.reprLimit, returnFiles: toReturnFiles(params.returnFiles, limits) };
         return pool.count(await session.execute(job, hooks));
       }
+      const target = poolFor(params.isolation);
       const limits = resolveLimits(params.limits, defaults, config.limits.maximums, 'params.limits');
       const files = checkFiles(params.files ?? [], limits.maxFileBytes, config.workspaceBytes);
       hooks.onStart?.(limits);
       const job = { code: params.code, stdin: params.stdin ?? '', files, limits, rlimits: toRlimits(limits), reprLimit: config.reprLimit, returnFiles: toReturnFiles(params.returnFiles, limits) };
-      return pool.execute(job, hooks);
+      return target.execute(job, hooks);
     },
     openSession(requested, defaults) {
       return sessions.open(resolveLimits(requested, defaults, config.limits.maximums, 'params.limits'));
@@ -166,18 +187,19 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
       return session.complete(params.code, params.cursor);
     },
     status() {
-      const { queued, ...workers } = pool.status();
+      const [first, second] = [pools.sandbox.status(), pools.process?.status()];
+      const { queued, ...workers } = second ? sumCounts(first, second) : first;
       const { executions, byStatus, respawns, startFailures, queueHighWater } = pool.counters;
       const sweeps = monitor.stats();
       return {
         uptimeMs: Math.round(performance.now() - startedAt),
-        workers, queued, sessions: sessions.size, unavailable: pool.unavailableReason() ?? null,
+        workers, queued, sessions: sessions.size, unavailable: pool.unavailableReason() ?? pools.sandbox.unavailableReason() ?? null,
         counters: { executions, byStatus: { ...byStatus }, killsByReason: { ...workerCounters.killsByReason }, workersLost: workerCounters.lost, respawns, sessionWorkers: workerCounters.sessionWorkers, startFailures, queueHighWater },
         monitor: { intervalMs: config.monitorIntervalMs, sweeps: sweeps.sweeps, meanSweepMs: Math.round(sweeps.meanSweepMs * 1000) / 1000 },
       };
     },
     close() {
-      closing ??= Promise.all([pool.close(), sessions.closeAll()]).then(() => undefined).finally(() => runtime.dispose());
+      closing ??= Promise.all([pools.sandbox.close(), pools.process?.close(), sessions.closeAll()]).then(() => undefined).finally(() => runtime.dispose());
       return closing;
     },
   };
@@ -205,7 +227,7 @@ function isolationReport(
     sandboxUids: sandboxed || perUid ? sandboxUids : null,
     network: sandboxed && config.network === 'none' ? 'none' : 'host',
     seccomp: seccomp
-      ? { active: true, note: 'confirmed by a trial sandbox: only the native syscall ABI (i386/x32 calls kill the process); ptrace, process_vm_*, keyrings, bpf, perf_event_open, userfaultfd, io_uring, the mount API, unshare/setns, clone with namespace flags, kexec, modules, reboot, swap, acct, TIOCSTI/TIOCLINUX, personality changes, SysV shmget/msgget and socket families other than AF_UNIX/AF_INET/AF_INET6 fail with EPERM; clone3 with ENOSYS' }
+      ? { active: true, note: 'confirmed by a trial sandbox: only the native syscall ABI (i386/x32 calls kill the process); ptrace, process_vm_*, keyrings, bpf, perf_event_open, userfaultfd, io_uring, the mount API, unshare/setns, clone with namespace flags, kexec, modules, reboot, swap, acct, TIOCSTI/TIOCLINUX, personality changes, SysV shmget/msgget/semget, mq_open and socket families other than AF_UNIX/AF_INET/AF_INET6 fail with EPERM; clone3 with ENOSYS' }
       : { active: false, note: probe.seccomp.detail },
     cgroups: cgroups.layout ? { active: true, note: describeCgroups(cgroups.layout) } : { active: false, note: cgroups.detail },
     sandboxLimits: {
@@ -216,6 +238,12 @@ function isolationReport(
     monitor: { intervalMs: config.monitorIntervalMs, enforces: ['cpuMs', cgroups.layout ? 'memoryBytes (sum of the process tree RSS; the cgroup holds the hard limit)' : 'memoryBytes (sum of the process tree RSS + tmpfs + memfd pages)'] },
     modulePolicy: { advisory: true, deny: [...config.modulePolicy.deny], allow: config.modulePolicy.allow ? [...config.modulePolicy.allow] : null },
     audit: { advisory: true, note: 'a PEP 578 audit hook in the agent records sockets, subprocesses, exec, ctypes loads and opens outside the working directory into result.audit; user code shares its interpreter and can evade it' },
+    stateless: {
+      default: config.isolation,
+      available: config.isolation === 'process' ? ['process', 'sandbox'] : ['sandbox'],
+      sandbox: 'a fresh sandbox and interpreter for every run, discarded after it',
+      process: `a fresh process for every run, forked by a pre-imported fork server in a sandbox reused for up to ${config.processRuns} runs; after each run every other process in the sandbox is killed, /tmp and /dev/shm are wiped and checked empty, and the sandbox is replaced after any anomaly. Shared by the runs of one sandbox: its hash seed (str/bytes hash values) and the fork server's address-space layout`,
+    },
     warnings,
   };
 }

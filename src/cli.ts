@@ -23,6 +23,10 @@ operator options (serve, run, doctor):
   --python PATH          interpreter to run in the sandbox (default /usr/bin/python3)
   --bwrap PATH           bubblewrap binary (default: bwrap on PATH)
   --pool-size N          warm sandboxes kept ready (default 4)
+  --isolation sandbox|process
+                         stateless executes by default: a fresh sandbox per run (default), or a fresh
+                         process per run forked in a reused sandbox (faster; see the README)
+  --process-runs N       process isolation: runs one sandbox serves before it is replaced (default 1000)
   --max-queue N          executes that may wait for a sandbox (default 256)
   --max-client-backlog N bytes unread by the client past which output notifications are dropped (default 8 MiB)
   --max-sessions N       sessions that may be open at once (default 8)
@@ -52,6 +56,8 @@ const options = {
   python: { type: 'string' },
   bwrap: { type: 'string' },
   'pool-size': { type: 'string' },
+  isolation: { type: 'string' },
+  'process-runs': { type: 'string' },
   'max-queue': { type: 'string' },
   'max-client-backlog': { type: 'string' },
   'max-sessions': { type: 'string' },
@@ -89,6 +95,8 @@ export function configFromFlags(flags: Flags): Config {
   set('maxClientBacklogBytes', flags['max-client-backlog'] === undefined ? undefined : Number(flags['max-client-backlog']));
   const number = (flag: string | undefined): number | undefined => (flag === undefined ? undefined : Number(flag));
   set('maxSessions', number(flags['max-sessions']));
+  set('isolation', flags.isolation);
+  set('processRuns', number(flags['process-runs']));
   set('sessionIdleMs', number(flags['session-idle-ms']));
   set('interruptGraceMs', number(flags['interrupt-grace-ms']));
   set('network', flags.network);

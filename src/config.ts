@@ -27,6 +27,9 @@ export const configSchema = z.strictObject({
     .default({ deny: [], allow: null })
     .describe('advisory: imports refused inside the agent (ctypes and native code bypass it; the OS layers are the boundary)'),
   poolSize: z.number().int().min(1).max(256).default(4),
+  isolation: z.enum(['sandbox', 'process']).default('sandbox')
+    .describe('stateless executes by default: a fresh sandbox per run (sandbox), or a fresh process per run in a reused sandbox (process); a client may always ask for sandbox'),
+  processRuns: z.number().int().min(1).max(1_000_000).default(1000).describe('process isolation: runs one sandbox serves before it is replaced'),
   maxQueue: z.number().int().min(0).max(100_000).default(256),
   workspaceBytes: z.number().int().min(MiB).max(64 * 1024 * MiB).default(64 * MiB),
   shmBytes: z.number().int().min(64 * 1024).max(1024 * MiB).default(16 * MiB),

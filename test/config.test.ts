@@ -15,6 +15,8 @@ const expectedDefaults = {
   readOnlyBinds: [],
   modulePolicy: { deny: [], allow: null },
   poolSize: 4,
+  isolation: 'sandbox',
+  processRuns: 1000,
   maxQueue: 256,
   workspaceBytes: 64 * MiB, // the contract's 64 MiB of writable space
   shmBytes: 16 * MiB,

@@ -13,7 +13,7 @@ from .serialize import format_error, make_error, type_name
 from .session import Outcome, Session, register_source
 
 EXIT_AGENT_ERROR = 70  # EX_SOFTWARE: the agent, not the user's code, failed
-MODES = ("single", "session")
+MODES = ("single", "session", "process")
 
 
 def python_version():
@@ -203,27 +203,46 @@ def install_auditor(policy):
     return auditor
 
 
+def run_agent(auditor):
+    """make_agent for process mode: each run's process gets a fresh namespace, as a single-mode agent has."""
+    def make(send, inbox):
+        agent = Agent(send, inbox=inbox, session_stdin=True, auditor=auditor)
+        agent.session.gate.install()
+        agent.session.register_as_main()
+        return agent
+    return make
+
+
 def serve(mode, policy=None):
-    """Run the agent on fds 3/4 and return the process exit code."""
+    """Run the agent on fds 3/4 (and, in process mode, the fork server on fds 6/7); the process exit code."""
+    forkserver = None
     try:
-        for fd in (wire.CONTROL_IN, wire.CONTROL_OUT):
+        if mode == "process":
+            from . import forkserver  # only here: a single-use agent's start-up is on every run's bill
+        control = (wire.CONTROL_IN, wire.CONTROL_OUT) + ((forkserver.SERVER_IN, forkserver.SERVER_OUT) if forkserver else ())
+        for fd in control:
             os.set_inheritable(fd, False)  # subprocesses of user code must not hold the channel
         # Set, not imported: matplotlib picks our backend up only if user code imports it.
         os.environ["MPLBACKEND"] = figures.BACKEND
         # ...for this process only: a subprocess could not import pycell_agent, so it gets matplotlib's default.
         os.unsetenv("MPLBACKEND")
         inbox, writer = Inbox(wire.fd_reader(wire.CONTROL_IN)), wire.fd_writer(wire.CONTROL_OUT)
-        agent = Agent(writer.send, inbox=inbox, session_stdin=mode == "session")
+        agent = Agent(writer.send, inbox=inbox, session_stdin=mode != "single")
         agent.session.gate.install()
         agent.session.register_as_main()
         warm_up()
         agent.auditor = install_auditor(policy)
         sys.argv = [""]  # as in an interactive interpreter: the agent's argv is not the user's
+        server = forkserver.ForkServer(run_agent(agent.auditor), finish) if forkserver else None
         writer.send(messages.ready(os.getpid(), python_version()))
+        if server is not None:
+            return server.serve()
         return (serve_single if mode == "single" else serve_session)(inbox, writer, agent)
     except wire.ProtocolError as exc:
         return fatal("protocol error: %s" % exc)
     except BaseException as exc:  # broken control pipe, or a bug outside any request
+        if forkserver and isinstance(exc, forkserver.NotSandboxed):
+            return fatal("process mode needs the sandbox: %s" % exc)
         return fatal(describe_bug(exc))
 
 
@@ -255,7 +274,7 @@ def parse_args(argv):
 def main(argv):
     parsed = parse_args(argv)
     if parsed is None:
-        os._exit(fatal("usage: main.py --mode single|session [--module-policy JSON]"))
+        os._exit(fatal("usage: main.py --mode single|session|process [--module-policy JSON]"))
     mode, policy_text = parsed
     try:
         policy = None if policy_text is None else audit.parse_policy(policy_text)

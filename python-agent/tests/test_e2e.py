@@ -121,7 +121,7 @@ class SingleModeTest(AgentTestCase):
         agent = AgentProcess("bogus", self.cwd)
         finished = agent.finish()
         self.assertEqual((finished.returncode, finished.messages), (70, []))
-        self.assertEqual(finished.stderr, b"pycell-agent: usage: main.py --mode single|session [--module-policy JSON]\n")
+        self.assertEqual(finished.stderr, b"pycell-agent: usage: main.py --mode single|session|process [--module-policy JSON]\n")
 
 
 class SessionModeTest(AgentTestCase):

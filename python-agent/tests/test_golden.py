@@ -7,7 +7,7 @@ import sys
 import tempfile
 import unittest
 
-from pycell_agent import messages
+from pycell_agent import forkserver, messages
 from tests.agentproc import AGENT_DIR, AgentProcess, run_single
 
 EXAMPLES = os.path.join(os.path.dirname(AGENT_DIR), "protocol", "examples", "agent")
@@ -135,3 +135,13 @@ class SessionGoldenTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ForkServerGoldenTest(unittest.TestCase):
+    """Process mode's fd 7 messages, as the fork server builds them (the server itself needs a sandbox)."""
+
+    def test_ended_is_the_example(self):
+        self.assertEqual(forkserver.ended(1, 0), load("ended.json"))  # wait status 0: exit code 0
+
+    def test_cleaned_is_the_example(self):
+        self.assertEqual(forkserver.cleaned(1, 4), load("cleaned.json"))

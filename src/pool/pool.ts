@@ -10,6 +10,8 @@ export interface PoolOptions {
   readonly maxQueue: number;
   readonly makeWorker: () => WorkerHandle;
   readonly log: Logger;
+  /** Shared when a broker has more than one pool (one per isolation mode), so broker/status has one set. */
+  readonly counters?: PoolCounters;
 }
 
 interface Slot {
@@ -47,9 +49,12 @@ export class Pool {
   private closed = false;
   private closing: Promise<void> | undefined;
   private spawnedOnce = new Set<number>();
-  readonly counters: PoolCounters = { executions: 0, byStatus: {}, respawns: 0, startFailures: 0, queueHighWater: 0 };
+  /** Workers done with their last run and on their way out; close() waits for them too. */
+  private readonly retiring = new Set<WorkerHandle>();
+  readonly counters: PoolCounters;
 
   constructor(private readonly options: PoolOptions) {
+    this.counters = options.counters ?? newPoolCounters();
     this.slots = Array.from({ length: options.size }, (_, id) => ({ id, state: 'dead' as SlotState, worker: undefined }));
   }
 
@@ -104,6 +109,10 @@ export class Pool {
       pending.resolve(this.count(notRun('cancelled', 'the broker shut down before the run started')));
     }
     const exits: Promise<unknown>[] = [];
+    for (const worker of this.retiring) {
+      exits.push(worker.exited);
+      worker.kill('shutdown');
+    }
     for (const slot of this.slots) {
       if (!slot.worker) continue;
       exits.push(slot.worker.exited);
@@ -194,7 +203,31 @@ export class Pool {
     } catch (error) {
       result = Promise.reject(error);
     }
-    result.then((r) => pending.resolve(this.count(r)), pending.reject);
+    result.then((r) => pending.resolve(this.count(r)), pending.reject).finally(() => this.afterRun(slot, worker));
+  }
+
+  /**
+   * A reusable worker (process mode) goes back to idle once it says it is clean; any other is retired
+   * and its slot refilled at once, without waiting for its sandbox to be torn down.
+   */
+  private afterRun(slot: Slot, worker: WorkerHandle): void {
+    if (slot.worker !== worker || slot.state !== 'leased') return; // it exited meanwhile: the exit handler refills
+    void (worker.reusable?.() ?? Promise.resolve(false)).then((reusable) => {
+      if (slot.worker !== worker || slot.state !== 'leased') return;
+      if (reusable && !this.closed) {
+        this.move(slot, 'release');
+        this.reconcile();
+        return;
+      }
+      this.retiring.add(worker);
+      void worker.exited.then(() => this.retiring.delete(worker));
+      worker.retire?.();
+      slot.worker = undefined;
+      this.move(slot, 'exited');
+      // Refill after the run's answer is written (vscode-jsonrpc writes from setImmediate): Node's
+      // spawn() blocks the event loop for milliseconds.
+      setTimeout(() => this.reconcile(), 0).unref();
+    });
   }
 
   private move(slot: Slot, event: SlotEvent): void {
@@ -212,6 +245,15 @@ export class Pool {
     const reason = this.brake.lastError ?? 'unknown';
     return new BrokerError(ErrorCode.SandboxUnavailable, `sandboxes cannot start on this host: ${reason} (run "pycell doctor")`, { reason });
   }
+}
+
+export function newPoolCounters(): PoolCounters {
+  return { executions: 0, byStatus: {}, respawns: 0, startFailures: 0, queueHighWater: 0 };
+}
+
+/** Two pools' status() as one. */
+export function sumCounts<T extends Record<string, number>>(a: T, b: T): T {
+  return Object.fromEntries(Object.entries(a).map(([key, value]) => [key, value + (b[key] ?? 0)])) as T;
 }
 
 /** The result of a run that never started: every field a run has, nothing produced. */

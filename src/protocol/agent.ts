@@ -57,6 +57,23 @@ export type AgentCompletion = z.infer<typeof agentCompletionSchema>;
 export const agentMessageSchema = z.union([agentReadySchema, agentDisplaySchema, agentResultSchema, agentInputSchema, agentCompletionSchema]);
 export type AgentMessage = z.infer<typeof agentMessageSchema>;
 
+/**
+ * Process mode, fd 7 (fork server → broker): the `run`-th run's process (1, 2, … per sandbox) ended, and every
+ * other process of the run is gone. The broker writes nothing on fd 6; closing it tells the server to stop.
+ */
+export const serverEndedSchema = z.object({
+  type: z.literal('ended'), run: z.number().int().positive(), exitCode: z.number().int().nullable(), signal: z.string().max(16).nullable(),
+});
+/**
+ * Process mode, fd 7: the writable directories are empty again and the server unchanged, or what is not;
+ * `next` is the pid (in the sandbox) of the next run's process, already forked and waiting for its execute.
+ */
+export const serverCleanedSchema = z.object({
+  type: z.literal('cleaned'), run: z.number().int().positive(), next: z.number().int().positive(), problem: z.string().max(2000).optional(),
+});
+export const serverMessageSchema = z.discriminatedUnion('type', [serverEndedSchema, serverCleanedSchema]);
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
+
 export const rlimitNames = ['CPU', 'AS', 'NPROC', 'FSIZE', 'NOFILE', 'CORE', 'STACK'] as const;
 export type Rlimits = Readonly<Partial<Record<(typeof rlimitNames)[number], number>>>;
 
@@ -67,7 +84,7 @@ export const agentExecuteSchema = z.object({
   files: z.array(z.object({ path: z.string(), content: z.string() })),
   rlimits: z.object(Object.fromEntries(rlimitNames.map((n) => [n, z.number().int().nonnegative().optional()])) as Record<(typeof rlimitNames)[number], z.ZodOptional<z.ZodNumber>>),
   reprLimit: z.number().int().positive(),
-  stdin: z.string().optional().describe('session mode: the text sys.stdin reads during this run'),
+  stdin: z.string().optional().describe('session and process modes: the text sys.stdin reads during this run'),
   cell: z.number().int().positive().optional().describe('the cell number: code is compiled as "<cell-N>"'),
   interactive: z.boolean().optional().describe('input() and getpass() ask the broker (input messages) instead of reading stdin'),
   returnFiles: z.object({

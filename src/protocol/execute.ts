@@ -21,6 +21,8 @@ export const executeParamsSchema = z.strictObject({
   limits: partialLimitsSchema.optional(),
   files: z.array(fileInSchema).max(MAX_FILES).optional(),
   outputToken: tokenSchema.optional(),
+  isolation: z.enum(['sandbox', 'process']).optional()
+    .describe('stateless executes: sandbox (a fresh sandbox for this run) may always be asked for; process (a fresh process in a reused sandbox) only when it is the operator\'s default. Not with session'),
   returnFiles: z.union([z.boolean(), z.array(z.string().min(1).max(256)).min(1).max(32)]).optional()
     .describe('true: return the regular files this run created or changed in the working directory; a list of fnmatch patterns (matched against the relative path; * also matches /): only those'),
 });

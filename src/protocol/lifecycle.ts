@@ -29,6 +29,12 @@ export const isolationSchema = z.object({
   modulePolicy: z.object({ advisory: z.literal(true), deny: z.array(z.string()), allow: z.array(z.string()).nullable() })
     .describe('imports the agent refuses; advisory: not a security boundary'),
   audit: z.object({ advisory: z.literal(true), note: z.string() }),
+  stateless: z.object({
+    default: z.enum(['sandbox', 'process']).describe('what a stateless execute without `isolation` gets'),
+    available: z.array(z.enum(['sandbox', 'process'])).describe('what execute.isolation may ask for: the default and anything stricter'),
+    sandbox: z.string().describe('what the sandbox mode gives'),
+    process: z.string().describe('what the process mode gives, and what it shares between runs'),
+  }),
   warnings: z.array(z.string()),
 });
 export type Isolation = z.infer<typeof isolationSchema>;

@@ -12,6 +12,8 @@ export interface LaunchSpec {
   readonly needsHostWorkdir: boolean;
   /** Bytes to hand over on fd 5 (the seccomp filter bwrap reads), when there are any. */
   readonly fd5?: Buffer;
+  /** Process mode: fds 6/7, the fork server's own control channel (protocol/agent.md). */
+  readonly serverFds?: boolean;
 }
 
 export type Isolation = { readonly kind: 'sandbox'; readonly bwrapPath: string } | { readonly kind: 'weak' };
@@ -19,7 +21,10 @@ export type Isolation = { readonly kind: 'sandbox'; readonly bwrapPath: string }
 /** Pure: isolation + policy + facts → the one way this worker kind is started. Never a shell. */
 export function makeLaunchSpec(isolation: Isolation, policy: SandboxPolicy, facts: HostFacts, user: LaunchSpec['user']): LaunchSpec {
   if (isolation.kind === 'sandbox') {
-    return { file: isolation.bwrapPath, args: toBwrapArgv(policy, facts), env: sandboxEnv, user, needsHostWorkdir: false, ...(facts.seccomp ? { fd5: facts.seccomp } : {}) };
+    return {
+      file: isolation.bwrapPath, args: toBwrapArgv(policy, facts), env: sandboxEnv, user, needsHostWorkdir: false,
+      ...(facts.seccomp ? { fd5: facts.seccomp } : {}), ...(policy.mode === 'process' ? { serverFds: true } : {}),
+    };
   }
   const [file, ...args] = agentCommand(facts, policy, facts.agentDir);
   return {

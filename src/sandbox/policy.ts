@@ -10,7 +10,8 @@ export interface SandboxPolicy {
   readonly shmBytes: number;
   /** Extra read-only host directories chosen by the operator: host path → sandbox path. */
   readonly extraReadOnly: readonly { readonly source: string; readonly dest: string }[];
-  readonly mode: 'single' | 'session';
+  /** single: one run; session: many runs, one namespace; process: a fork server, a fresh process per run. */
+  readonly mode: 'single' | 'session' | 'process';
   /** Advisory, enforced by the agent's import hook: never a boundary. Absent or empty: no policy. */
   readonly modulePolicy?: { readonly deny: readonly string[]; readonly allow: readonly string[] | null };
 }

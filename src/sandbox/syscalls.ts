@@ -27,8 +27,10 @@ export const DENIED: readonly string[] = [
   // x86 port I/O and old a.out loading
   'iopl', 'ioperm', 'uselib',
   // SysV shared memory and message queues: RAM that no RSS, tmpfs or memfd count shows, sized by the IPC
-  // namespace, not by the sandbox (Python's multiprocessing uses POSIX shm in /dev/shm instead)
-  'shmget', 'msgget',
+  // namespace, not by the sandbox (Python's multiprocessing uses POSIX shm in /dev/shm instead). SysV
+  // semaphores and POSIX message queues too: like them they outlive every process, so in process mode one
+  // run could leave data in them for the next (multiprocessing's locks are POSIX semaphores in /dev/shm)
+  'shmget', 'msgget', 'semget', 'mq_open',
 ];
 
 /** The calls checked by argument, not by number alone. */
@@ -48,7 +50,7 @@ export const X86_64: SyscallTable = {
   quotactl_fd: 443, lookup_dcookie: 212,
   name_to_handle_at: 303, open_by_handle_at: 304,
   iopl: 172, ioperm: 173, uselib: 134,
-  shmget: 29, msgget: 68,
+  shmget: 29, msgget: 68, semget: 64, mq_open: 240,
   clone: 56, clone3: 435, socket: 41, socketpair: 53, ioctl: 16, personality: 135,
 };
 
@@ -65,6 +67,6 @@ export const AARCH64: SyscallTable = {
   settimeofday: 170, clock_settime: 112, clock_adjtime: 266, adjtimex: 171, syslog: 116, vhangup: 58, quotactl: 60,
   quotactl_fd: 443, lookup_dcookie: 18,
   name_to_handle_at: 264, open_by_handle_at: 265,
-  shmget: 194, msgget: 186,
+  shmget: 194, msgget: 186, semget: 190, mq_open: 180,
   clone: 220, clone3: 435, socket: 198, socketpair: 199, ioctl: 29, personality: 92,
 };

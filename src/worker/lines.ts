@@ -42,6 +42,12 @@ export class LineSplitter {
     return true;
   }
 
+  /** Drops a partial line (one a process-mode run left unfinished), so that it cannot garble the next run's first. */
+  discard(): void {
+    this.parts = [];
+    this.size = 0;
+  }
+
   /** Stops accepting input (after the caller decided the channel is bad). */
   stop(): void {
     this.failed = true;

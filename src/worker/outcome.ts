@@ -14,6 +14,8 @@ export interface OutcomeFacts {
   readonly protocolProblem?: string;
   /** A session run settled by its result while the worker lives on (a stop by interrupt, not by kill). */
   readonly alive?: boolean;
+  /** Process mode: the exit is the run's own process's (reported by the fork server), not the sandbox's. */
+  readonly forked?: boolean;
 }
 
 /** Soft stops: what a session run that yielded to the interrupt was stopped for. */
@@ -53,6 +55,7 @@ export function decideOutcome(facts: OutcomeFacts): { status: Status; message?: 
   if (!agentResult) {
     const how = facts.signal ? `was killed by ${facts.signal}` : `exited with code ${exitCode}`;
     // Not the broker's kill: a crash of the code, or a kill from outside (kill -9 of the agent or bwrap).
+    if (facts.forked) return { status: 'crashed', message: `the run's process ${how} before reporting a result` };
     return { status: 'crashed', message: `the worker was lost: it ${how} before reporting a result, and the broker did not kill it` };
   }
   if (agentResult.status === 'ok' && exitCode === 0) return { status: 'ok' };

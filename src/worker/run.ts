@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Watch, WatchRecord } from '../monitor/monitor.js';
-import type { AgentExecute, AgentInput, AgentInputReply, AgentMessage, AgentResult } from '../protocol/agent.js';
+import type { AgentExecute, AgentInput, AgentInputReply, AgentMessage, AgentResult, ServerMessage } from '../protocol/agent.js';
 import type { ExecuteResult, MimeBundle } from '../protocol/execute.js';
 import type { Limits } from '../protocol/limits.js';
 import { decideOutcome, type KillReason } from './outcome.js';
@@ -35,14 +35,22 @@ export interface RunHooks {
   readonly onStart?: (limits: Limits) => void;
 }
 
+/**
+ * single: the run ends when its sandbox's process does. session: with its result; the agent lives on.
+ * process: when the fork server reports the run's process ended (and every other process of the run gone).
+ */
+export type RunKind = 'single' | 'session' | 'process';
+
 /** What a run needs of its worker. */
 export interface RunContext {
   readonly spawned: Spawned;
   readonly options: WorkerOptions;
   readonly known: Map<number, number>;
+  /** The worker's processes are gone and its pipes closed. */
   readonly exited: Promise<ExitInfo>;
-  /** A session's run ends with its result; a single-use run ends when the process does. */
-  readonly persistent: boolean;
+  /** The worker's process (bubblewrap) exited; its namespaces may still be tearing down. */
+  readonly processExit: Promise<ExitInfo>;
+  readonly kind: RunKind;
   kill(reason: KillReason): void;
   interrupt(): boolean;
   isDead(): boolean;
@@ -67,6 +75,9 @@ export class ActiveRun {
   private startedAt = 0;
   private grace: NodeJS.Timeout | undefined;
   private onResult: (() => void) | undefined;
+  private processEnded: Extract<ServerMessage, { type: 'ended' }> | undefined;
+  private outcome: ExecuteResult['status'] | undefined;
+  private forkedExit: ExitInfo | undefined;
 
   constructor(private readonly job: RunJob, private readonly hooks: RunHooks, private readonly context: RunContext) {
     this.output = new OutputCollector(job.limits.maxOutputBytes, (stream, text) => hooks.onOutput?.(stream, text), () => this.stop('output_limit'));
@@ -96,15 +107,35 @@ export class ActiveRun {
     else if (message.type === 'input') void this.answerInput(message);
     else if (message.type === 'result' && !this.agentResult) {
       this.agentResult = message;
-      if (this.context.persistent) return this.onResult?.();
+      if (this.context.kind === 'session') return this.onResult?.();
+      if (this.context.kind === 'process') return; // the run ends when its process has, and all it started
       // Measure while the processes are still there: a single-use agent waits for fd 3 to close before it exits.
       if (this.record) this.context.options.monitor.finalSample(this.record);
       this.stdio()[3].end();
     }
   }
 
+  /** Process mode: the fork server's word that the run's process ended; false when it said so before. */
+  onProcessEnded(message: Extract<ServerMessage, { type: 'ended' }>): boolean {
+    if (this.processEnded) return false;
+    this.processEnded = message;
+    this.onResult?.();
+    return true;
+  }
+
+  /**
+   * Process mode: whether the sandbox may serve another run. Only a run that ended as expected leaves
+   * nothing behind: a limit or cancel kills the sandbox anyway; a crash, a protocol problem or an
+   * interactive run (an input reply could still be on its way into fd 3) retire it.
+   */
+  get fitForReuse(): boolean {
+    return (this.outcome === 'ok' || this.outcome === 'error') && !this.killReason && !this.protocolProblem && !this.hooks.onInput
+      && this.processEnded !== undefined && (this.stdio()[3].writableLength ?? 0) === 0;
+  }
+
   async start(): Promise<ExecuteResult> {
-    const { options, persistent } = this.context;
+    const { options, kind } = this.context;
+    const persistent = kind !== 'single';
     this.startedAt = performance.now();
     this.limitCgroup();
     this.record = options.monitor.watch(this.watch, this.context.known);
@@ -122,7 +153,7 @@ export class ActiveRun {
       };
       this.stdio()[3].write(`${JSON.stringify(message)}\n`);
       if (!persistent) this.stdio()[0].end(this.job.stdin);
-      const exit = await (persistent ? this.settledOrExited() : this.context.exited);
+      const exit = await (persistent ? this.settledOrExited() : this.exitedSoon());
       return this.finish(exit);
     } finally {
       clearTimeout(timer);
@@ -139,7 +170,7 @@ export class ActiveRun {
    * and killed only if it does not yield within the grace period; a single-use run is killed at once.
    */
   private stop(reason: KillReason): void {
-    if (!this.context.persistent || this.agentResult) return this.context.kill(reason);
+    if (this.context.kind !== 'session' || this.agentResult) return this.context.kill(reason);
     if (this.killReason) return;
     this.recordKill(reason);
     if (!this.context.interrupt()) return this.context.kill(reason);
@@ -158,18 +189,30 @@ export class ActiveRun {
     } catch (error) {
       this.context.options.log.warn({ err: error }, 'could not set the sandbox cgroup\'s limits');
     }
-    // A single-use sandbox's peak since its start is its one run's (as VmHWM is); a session's is reset.
-    cgroup.mark(this.context.persistent);
+    // A single-use sandbox's peak since its start is its one run's (as VmHWM is); a reused one's is reset.
+    cgroup.mark(this.context.kind !== 'single');
   }
 
-  /** A session run settles on its result, once the output written before it has been read; or on exit. */
+  /**
+   * A session run settles on its result (a process-mode run on the fork server's `ended`), once the output
+   * written before it has been read; or on exit.
+   */
   private settledOrExited(): Promise<ExitInfo | undefined> {
     const result = new Promise<undefined>((resolve) => {
-      // The agent flushed its output before writing the result, so those bytes are already in the pipes:
-      // one turn of the event loop reads them (a pipe holds at most 64 KiB; more would have blocked the agent).
+      // The output was written before the result (or before the run's processes were gone), so those bytes
+      // are already in the pipes: one turn of the event loop reads them (a pipe holds at most 64 KiB; more
+      // would have blocked the writer).
       this.onResult = () => setImmediate(() => resolve(undefined));
     });
     return Promise.race([result, this.context.exited]);
+  }
+
+  /**
+   * A single-use run settles when bubblewrap exits, once the output already in the pipes is read: not
+   * when the last pipe closes, which waits for the kernel to tear the namespaces down (2–8 ms measured).
+   */
+  private exitedSoon(): Promise<ExitInfo> {
+    return this.context.processExit.then((exit) => new Promise((resolve) => setImmediate(() => resolve(exit))));
   }
 
   private async answerInput(message: AgentInput): Promise<void> {
@@ -190,7 +233,9 @@ export class ActiveRun {
   private finish(exit: ExitInfo | undefined): ExecuteResult {
     const { monitor } = this.context.options;
     const wallMs = performance.now() - this.startedAt;
-    const usage = this.record ? monitor.finalSample(this.record, !this.context.persistent) : { cpuMs: 0, peakMemoryBytes: 0 };
+    const usage = this.record ? monitor.finalSample(this.record, this.context.kind === 'single') : { cpuMs: 0, peakMemoryBytes: 0 };
+    // Process mode: how the run's process ended, from the fork server, unless the sandbox itself ended.
+    if (exit === undefined && this.processEnded) exit = this.forkedExit = { exitCode: this.processEnded.exitCode, signal: this.processEnded.signal };
     // The kernel's OOM kill is the broker's record too; a sandbox that lost a process to it is not kept.
     if (!this.killReason && (this.context.cgroup?.oomKillsSinceMark() ?? 0) > 0) {
       this.killReason = 'memory_limit';
@@ -201,7 +246,9 @@ export class ActiveRun {
     const alive = exit === undefined;
     const { status, message } = decideOutcome({
       killReason: this.killReason, agentResult: this.agentResult, exitCode: exit?.exitCode ?? 0, signal: exit?.signal ?? null, protocolProblem: this.protocolProblem, alive,
+      forked: exit !== undefined && exit === this.forkedExit,
     });
+    this.outcome = status;
     const { stdout, stderr } = this.output.finish();
     // The agent's report only describes its own run; it is shown for runs it finished (interrupted ones too).
     const trusted = status === 'ok' || status === 'error' || (alive && this.agentResult) ? this.agentResult : undefined;
@@ -217,8 +264,8 @@ export class ActiveRun {
       ...(trusted?.files && this.job.returnFiles ? { files: checkFilesOut(trusted.files, this.job.returnFiles) } : {}),
       ...(trusted?.audit ? { audit: trusted.audit } : {}),
       // A sandbox the broker killed reports the broker's SIGKILL, not bubblewrap's relay of it (137).
-      exitCode: alive ? null : this.killReason ? null : exit.exitCode,
-      signal: alive ? null : this.killReason ? 'SIGKILL' : exit.signal,
+      exitCode: alive ? null : this.killReason ? null : exit?.exitCode ?? null,
+      signal: alive ? null : this.killReason ? 'SIGKILL' : exit?.signal ?? null,
       // The cgroup's peak includes what no RSS shows (tmpfs, memfds), and bursts between two samples.
       usage: { wallMs: round(wallMs), cpuMs: round(usage.cpuMs), peakMemoryBytes: Math.max(usage.peakMemoryBytes, this.context.cgroup?.peakBytes() ?? 0) },
     };

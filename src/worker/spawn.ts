@@ -8,6 +8,14 @@ import type { LaunchSpec } from '../sandbox/launch.js';
 /** The broker's ends of a worker's five descriptors (protocol/agent.md). */
 export type WorkerProcess = ResultPromise<{ stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe']; buffer: false; reject: false }>;
 
+/** The descriptors a worker gets: 0–4 always, 5 for bwrap's seccomp program, 6/7 for a fork server. */
+function stdioOf(spec: LaunchSpec): ['pipe', 'pipe', 'pipe', ...('pipe' | 'ignore')[]] {
+  const fds: ['pipe', 'pipe', 'pipe', ...('pipe' | 'ignore')[]] = ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'];
+  if (spec.fd5 || spec.serverFds) fds.push(spec.fd5 ? 'pipe' : 'ignore');
+  if (spec.serverFds) fds.push('pipe', 'pipe');
+  return fds;
+}
+
 export interface Spawned {
   readonly child: WorkerProcess;
   /** Weak isolation has no pid namespace: the worker leads its own process group, killed as one. */
@@ -18,7 +26,7 @@ export interface Spawned {
 
 /**
  * Starts one worker from its launch spec: argv array, never a shell; an explicit environment (not the
- * broker's); only fds 0–4; dropped to the sandbox user when the broker is root.
+ * broker's); only the fds of stdioOf; dropped to the sandbox user when the broker is root.
  */
 export function spawnWorker(spec: LaunchSpec): Spawned {
   let workdir: string | undefined;
@@ -29,7 +37,7 @@ export function spawnWorker(spec: LaunchSpec): Spawned {
     env = { ...env, HOME: workdir, TMPDIR: workdir };
   }
   const child = execa(spec.file, [...spec.args], {
-    stdio: spec.fd5 ? ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+    stdio: stdioOf(spec),
     env,
     extendEnv: false,
     buffer: false,

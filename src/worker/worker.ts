@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Monitor } from '../monitor/monitor.js';
-import { agentMessageSchema, type AgentComplete, type AgentCompletion, type AgentMessage } from '../protocol/agent.js';
+import { agentMessageSchema, serverMessageSchema, type AgentComplete, type AgentCompletion, type AgentMessage } from '../protocol/agent.js';
 import type { ExecuteResult } from '../protocol/execute.js';
 import { hiddenMemoryBytes } from '../monitor/hidden.js';
 import type { CgroupLayout, CgroupLimits } from '../sandbox/cgroups.js';
@@ -14,6 +14,7 @@ import { ActiveRun, type RunHooks, type RunJob } from './run.js';
 import { SandboxResources } from './resources.js';
 import { spawnWorker, type Spawned } from './spawn.js';
 import { killWorker } from './stop.js';
+import { forkServerOf, sandboxSurvivors } from './survivors.js';
 
 export type { RunHooks, RunJob } from './run.js';
 
@@ -30,6 +31,10 @@ export interface WorkerHandle {
   readonly exited: Promise<ExitInfo>;
   run(job: RunJob, hooks: RunHooks): Promise<ExecuteResult>;
   kill(reason: KillReason): void;
+  /** After a run has settled: true once the worker is fit for another (process mode); false when it must go. */
+  reusable?(): Promise<boolean>;
+  /** Lets a worker that will not run again go, without counting a kill: a used single-use one, a recycled one. */
+  retire?(): void;
 }
 
 export interface WorkerOptions {
@@ -39,8 +44,13 @@ export interface WorkerOptions {
   /** Longest control line the broker reads from a worker, and most control bytes per run. */
   readonly maxControlLineBytes: number;
   readonly maxControlBytes: number;
-  /** single: one run, then the worker exits. session: runs one after another in one namespace. */
-  readonly mode: 'single' | 'session';
+  /**
+   * single: one run, then the worker exits. session: runs one after another in one namespace.
+   * process: a fork server, a fresh process per run, recycled after `maxRuns` runs or any anomaly.
+   */
+  readonly mode: 'single' | 'session' | 'process';
+  /** Process mode: runs one sandbox serves before it is replaced. */
+  readonly maxRuns?: number;
   /** Session mode: how long an interrupted run may take to yield before its worker is killed. */
   readonly interruptGraceMs: number;
   /** A root broker gives each sandbox a host uid of its own, so RLIMIT_NPROC counts that sandbox alone. */
@@ -61,6 +71,13 @@ export interface WorkerCounters {
   lost: number;
 }
 
+/** Process mode: the fork server's report after a run. */
+interface Cleaned {
+  readonly problem?: string | undefined;
+  /** The next run's process, already forked (its pid in the sandbox). */
+  readonly next?: number;
+}
+
 /** What receives the agent's messages and output while it works on something. */
 interface Task {
   onAgentMessage(message: Exclude<AgentMessage, { type: 'ready' }>): void;
@@ -75,6 +92,8 @@ interface Task {
 const IDLE_OUTPUT_BYTES = 64 * 1024;
 /** How long after the process exits its pipes may stay open before the broker stops waiting for them. */
 const EXIT_GRACE_MS = 2000;
+/** Process mode: how long the fork server may take to kill, reap and wipe after a run before it is replaced. */
+const CLEANUP_MS = 2000;
 let nextTaskId = 1;
 
 /** One agent in one fresh sandbox: single-use (one run, then gone) or a session's (many runs, one namespace). */
@@ -94,6 +113,13 @@ export class SandboxWorker implements WorkerHandle {
   private controlBytes = 0;
   private killedFor: KillReason | undefined;
   private readonly resources: SandboxResources;
+  private readonly processExit: Promise<ExitInfo>;
+  private lines: LineSplitter;
+  private reported = false;
+  private retired = false;
+  private runs = 0;
+  /** Process mode: the last run, until the fork server says the sandbox is clean again. */
+  private lastRun: { run: ActiveRun; cleaned: Promise<Cleaned>; onCleaned: (cleaned: Cleaned) => void } | undefined;
 
   constructor(spec: LaunchSpec, private readonly options: WorkerOptions) {
     this.resources = new SandboxResources(spec, options);
@@ -101,12 +127,13 @@ export class SandboxWorker implements WorkerHandle {
     const { child } = this.spawned;
     if (child.pid !== undefined) this.resources.join([child.pid]);
     const stdio = this.stdio();
-    for (const stream of stdio) stream.on('error', () => undefined); // EPIPE after a kill is expected
+    for (const stream of stdio) stream?.on('error', () => undefined); // EPIPE after a kill is expected
     stdio[1].on('data', (chunk: Buffer) => this.onOutput('stdout', chunk));
     stdio[2].on('data', (chunk: Buffer) => this.onOutput('stderr', chunk));
     const lines = new LineSplitter(options.maxControlLineBytes, (line) => this.onControl(line), (size) =>
       this.protocolFault(`control line longer than ${options.maxControlLineBytes} bytes (${size} so far)`),
     );
+    this.lines = lines;
     stdio[4].on('data', (chunk: Buffer) => {
       this.controlBytes += chunk.length;
       if (this.controlBytes > options.maxControlBytes) {
@@ -114,8 +141,10 @@ export class SandboxWorker implements WorkerHandle {
         this.protocolFault(`more than ${options.maxControlBytes} control bytes`);
       } else lines.push(chunk);
     });
+    if (options.mode === 'process') this.listenToServer();
     // A session's stdin is sent with each execute; fd 0 is at EOF so that its subprocesses read nothing.
-    if (options.mode === 'session') stdio[0].end();
+    if (options.mode !== 'single') stdio[0].end();
+    this.processExit = new Promise<ExitInfo>((resolve) => child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => resolve({ exitCode: code, signal })));
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
         this.dead = true;
@@ -124,7 +153,8 @@ export class SandboxWorker implements WorkerHandle {
         // The kernel's OOM kill in the sandbox's cgroup is the broker's memory limit at work, not a loss.
         if (!this.killedFor && (this.resources.cgroup?.oomKillsSinceMark() ?? 0) > 0) this.count('memory_limit');
         // A sandbox that failed to start (a start failure, counted by the pool) was not lost either.
-        else if (!this.killedFor && !this.startProblem && !this.task?.reported && options.counters) options.counters.lost += 1;
+        else if (!this.killedFor && !this.startProblem && !this.retired && !this.task?.reported && !(this.reported && options.mode === 'single') && options.counters) options.counters.lost += 1;
+        this.lastRun?.onCleaned({ problem: 'the sandbox ended' });
         resolve({ exitCode: code, signal });
         this.resources.release();
         try {
@@ -135,7 +165,7 @@ export class SandboxWorker implements WorkerHandle {
         }
       });
       // A process that outlives its parent (weak isolation) must not hold the run open through our pipes.
-      child.once('exit', () => setTimeout(() => stdio.forEach((stream) => stream.destroy()), EXIT_GRACE_MS).unref());
+      child.once('exit', () => setTimeout(() => stdio.forEach((stream) => stream?.destroy()), EXIT_GRACE_MS).unref());
     });
     child.catch(() => undefined);
     this.ready = new Promise<void>((resolve, reject) => {
@@ -150,6 +180,7 @@ export class SandboxWorker implements WorkerHandle {
       this.onReady = () => {
         clearTimeout(timer);
         if (child.pid !== undefined) ({ known: this.known, leaf: this.agent } = options.monitor.discoverTree(child.pid));
+        if (child.pid !== undefined && options.mode === 'process') this.agent = forkServerOf(child.pid);
         this.resources.join(this.known?.keys() ?? [], options.idleCgroupLimits);
         if (this.resources.problem) {
           this.startProblem = this.resources.problem;
@@ -175,11 +206,14 @@ export class SandboxWorker implements WorkerHandle {
   }
 
   run(job: RunJob, hooks: RunHooks): Promise<ExecuteResult> {
-    if (this.task || this.onReady || this.dead || (this.used && this.options.mode === 'single')) throw new Error('worker is not ready, busy or already used');
+    if (this.task || this.onReady || this.dead || this.lastRun || (this.used && this.options.mode === 'single')) throw new Error('worker is not ready, busy or already used');
     this.used = true;
+    this.runs += 1;
+    this.controlBytes = 0; // a budget per run
+    this.lines.discard();
     const known = this.known ?? new Map<number, number>();
     const run = new ActiveRun(job, hooks, {
-      spawned: this.spawned, options: this.options, known, exited: this.exited, persistent: this.options.mode === 'session',
+      spawned: this.spawned, options: this.options, known, exited: this.exited, processExit: this.processExit, kind: this.options.mode,
       kill: (reason) => this.kill(reason), interrupt: () => this.interrupt(), isDead: () => this.dead,
       cgroup: this.resources.cgroup,
       hiddenMemory: this.options.countHiddenMemory && this.agent ? (pids) => hiddenMemoryBytes(this.agent!.pid, pids) : undefined,
@@ -188,9 +222,51 @@ export class SandboxWorker implements WorkerHandle {
     for (const { stream, chunk } of this.idleOutput) run.pushOutput(stream, chunk);
     this.idleOutput = [];
     this.idleBytes = 0;
+    if (this.options.mode === 'process') {
+      let onCleaned: (cleaned: Cleaned) => void = () => undefined;
+      const cleaned = new Promise<Cleaned>((resolve) => (onCleaned = resolve));
+      this.lastRun = { run, cleaned, onCleaned };
+    }
     return run.start().finally(() => {
+      this.reported ||= run.reported;
       if (this.task === run) this.task = undefined;
     });
+  }
+
+  /**
+   * Process mode: true once the fork server has cleaned up after the last run and the broker's own look
+   * at the sandbox agrees; false for any anomaly, past maxRuns, or when cleaning takes too long.
+   */
+  async reusable(): Promise<boolean> {
+    const last = this.lastRun;
+    if (this.options.mode !== 'process' || !last || this.dead) return false;
+    if (!last.run.fitForReuse || this.runs >= (this.options.maxRuns ?? Infinity)) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<Cleaned>((resolve) => (timer = setTimeout(() => resolve({ problem: `cleanup took longer than ${CLEANUP_MS} ms` }), CLEANUP_MS)));
+    const cleaned = await Promise.race([last.cleaned, late]).finally(() => clearTimeout(timer));
+    const survivors = cleaned.problem ?? (this.agent && cleaned.next ? sandboxSurvivors(this.agent.pid, cleaned.next) : 'no fork server seen');
+    if (survivors) {
+      this.options.log.warn({ problem: survivors }, 'a process-mode sandbox is not clean after a run; replacing it');
+      return false;
+    }
+    this.lastRun = undefined;
+    return !this.dead;
+  }
+
+  retire(): void {
+    if (this.dead) return;
+    if (this.options.mode !== 'single') return this.quietKill();
+    // Its agent exits once fd 3 closes (and a crashed one has already gone: still counted lost); one
+    // that does not is killed after a grace period.
+    this.stdio()[3].end();
+    setTimeout(() => this.quietKill(), EXIT_GRACE_MS).unref();
+  }
+
+  /** The broker ends a worker it no longer needs: not a kill for a reason, and not a loss. */
+  private quietKill(): void {
+    if (this.dead) return;
+    this.retired = true;
+    killWorker(this.spawned);
   }
 
   /**
@@ -250,8 +326,33 @@ export class SandboxWorker implements WorkerHandle {
     if (kills) kills[reason] = (kills[reason] ?? 0) + 1;
   }
 
-  private stdio(): [Writable, Readable, Readable, Writable, Readable] {
-    return this.spawned.child.stdio as unknown as [Writable, Readable, Readable, Writable, Readable];
+  private stdio(): [Writable, Readable, Readable, Writable, Readable, Writable | null, Writable, Readable] {
+    return this.spawned.child.stdio as unknown as [Writable, Readable, Readable, Writable, Readable, Writable | null, Writable, Readable];
+  }
+
+  /** Process mode: the fork server's own channel, fd 7 (fd 6 is written per run). */
+  private listenToServer(): void {
+    const stdio = this.stdio();
+    const lines = new LineSplitter(4096, (line) => this.onServer(line), () => this.protocolFault('a fork server line longer than 4096 bytes'));
+    stdio[7].on('data', (chunk: Buffer) => lines.push(chunk));
+  }
+
+  private onServer(line: string): void {
+    let parsed;
+    try {
+      parsed = serverMessageSchema.safeParse(JSON.parse(line));
+    } catch {
+      return this.protocolFault('a fork server line that is not JSON');
+    }
+    if (!parsed.success) return this.protocolFault(`an invalid fork server message (${parsed.error.issues[0]?.message ?? 'schema'})`);
+    const message = parsed.data;
+    const last = this.lastRun;
+    // Runs are numbered 1, 2, … per sandbox on both sides: anything else is not the run the broker is on.
+    if (message.type === 'ended') {
+      const running = this.task instanceof ActiveRun && message.run === this.runs ? this.task : undefined;
+      if (!running?.onProcessEnded(message)) this.protocolFault(`an ended message for run ${message.run}, which is not running`);
+    } else if (last && message.run === this.runs) last.onCleaned(message);
+    else this.protocolFault(`a cleaned message for run ${message.run}, which is not the last`);
   }
 
   private onOutput(stream: StreamName, chunk: Buffer): void {

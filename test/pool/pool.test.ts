@@ -7,13 +7,18 @@ import { defaultLimits } from '../../src/protocol/limits.js';
 import type { KillReason } from '../../src/worker/outcome.js';
 import type { ExitInfo, RunHooks, RunJob, WorkerHandle } from '../../src/worker/worker.js';
 
-/** A worker whose start, run and exit the test decides. Like the real one, it runs once and then exits. */
+/**
+ * A worker whose start, run and exit the test decides. Like the real single-use one it runs once and is
+ * then retired; with `reuse` set it says, like a process-mode one, whether it can run again.
+ */
 class FakeWorker implements WorkerHandle {
   readonly ready: Promise<void>;
   readonly exited: Promise<ExitInfo>;
   readonly runs: { job: RunJob; hooks: RunHooks }[] = [];
   readonly kills: KillReason[] = [];
   exitOnKill = true;
+  retired = false;
+  reuse: Promise<boolean> = Promise.resolve(false);
   private readySettled = false;
   private resolveReady!: () => void;
   private rejectReady!: (error: Error) => void;
@@ -49,6 +54,14 @@ class FakeWorker implements WorkerHandle {
   run(job: RunJob, hooks: RunHooks): Promise<ExecuteResult> {
     this.runs.push({ job, hooks });
     return new Promise<ExecuteResult>((resolve) => (this.finishRun = resolve));
+  }
+
+  reusable(): Promise<boolean> {
+    return this.reuse;
+  }
+
+  retire(): void {
+    this.retired = true;
   }
 
   /** The run reports its result; the process has not exited yet. */
@@ -179,8 +192,10 @@ describe('pool/pool', function () {
       await flush();
       workers[i]!.report(result('ok', String(i)));
       await flush();
-      // Reported but not exited: the worker is spent, the next job must wait for a fresh one.
-      assert.equal(workers.length, i + 1);
+      // Reported, not yet exited: the spent worker is retired and a fresh one started at once, without
+      // waiting for the old sandbox's teardown; the next job waits for the fresh one.
+      assert.equal(workers[i]!.retired, true);
+      assert.equal(workers.length, i + 2);
       assert.equal(pool.status().queued, 2 - i);
       workers[i]!.exit();
       await flush();
@@ -189,6 +204,69 @@ describe('pool/pool', function () {
     assert.deepEqual(answers.map((a) => a.value?.stdout), ['0', '1', '2']);
     assert.equal(pool.counters.respawns, 3);
     assert.deepEqual(pool.counters.byStatus, { ok: 3 });
+  });
+
+  it('a worker that says it can run again (process mode) goes back to idle and serves the next job: no respawn', async () => {
+    const { pool, workers } = open(1);
+    pool.start();
+    workers[0]!.reuse = Promise.resolve(true);
+    workers[0]!.becomeReady();
+    await flush();
+    const first = track(pool.execute(job('a'), {}));
+    await flush();
+    workers[0]!.report(result('ok', 'A'));
+    const second = track(pool.execute(job('b'), {}));
+    await flush();
+    assert.equal(first.value?.stdout, 'A');
+    assert.deepEqual(workers[0]!.runs.map((r) => r.job.code), ['a', 'b']);
+    workers[0]!.report(result('ok', 'B'));
+    await flush();
+    assert.equal(second.value?.stdout, 'B');
+    assert.equal(workers.length, 1);
+    assert.equal(workers[0]!.retired, false);
+    assert.equal(pool.counters.respawns, 0);
+    assert.deepEqual(pool.status(), { idle: 1, busy: 0, starting: 0, queued: 0 });
+  });
+
+  it('a reusable worker stays busy until it says it is clean; one that is not is retired and replaced', async () => {
+    const { pool, workers } = open(1);
+    pool.start();
+    let clean!: (reusable: boolean) => void;
+    workers[0]!.reuse = new Promise((resolve) => (clean = resolve));
+    workers[0]!.becomeReady();
+    await flush();
+    const first = track(pool.execute(job('a'), {}));
+    const second = track(pool.execute(job('b'), {}));
+    await flush();
+    workers[0]!.report(result('ok'));
+    await flush();
+    assert.equal(first.settled, true, 'the answer does not wait for the cleanup');
+    assert.deepEqual(pool.status(), { idle: 0, busy: 1, starting: 0, queued: 1 });
+    clean(false);
+    await flush();
+    assert.equal(workers[0]!.retired, true);
+    assert.equal(workers.length, 2);
+    workers[1]!.becomeReady();
+    await flush();
+    assert.deepEqual(workers[1]!.runs.map((r) => r.job.code), ['b']);
+    assert.equal(second.settled, false);
+  });
+
+  it('close() kills retired workers that have not exited yet and waits for them', async () => {
+    const { pool, workers } = open(1);
+    pool.start();
+    workers[0]!.becomeReady();
+    await flush();
+    const run = track(pool.execute(job('a'), {}));
+    await flush();
+    workers[0]!.report(result('ok'));
+    await flush();
+    assert.equal(run.settled, true);
+    assert.equal(workers[0]!.retired, true);
+    const closed = track(pool.close());
+    await flush();
+    assert.deepEqual(workers[0]!.kills, ['shutdown']);
+    assert.equal(closed.settled, true);
   });
 
   it('an idle worker that dies is replaced at once, as a respawn and not a start failure', async () => {

@@ -6,7 +6,7 @@ import { ERRORS_FILE, ROOT, staleFiles } from '../../scripts/gen-schema.js';
 import { ErrorCode } from '../../src/errors.js';
 import { checkFiles } from '../../src/files.js';
 import { resolveLimits } from '../../src/limits.js';
-import { agentCompleteSchema, agentCompletionSchema, agentDisplaySchema, agentExecuteSchema, agentInputReplySchema, agentInputSchema, agentReadySchema, agentResultSchema } from '../../src/protocol/agent.js';
+import { agentCompleteSchema, agentCompletionSchema, agentDisplaySchema, agentExecuteSchema, agentInputReplySchema, agentInputSchema, agentReadySchema, agentResultSchema, serverCleanedSchema, serverEndedSchema } from '../../src/protocol/agent.js';
 import { defaultLimits, defaultMaximums } from '../../src/protocol/limits.js';
 import { allMethods } from '../../src/protocol/methods.js';
 
@@ -31,6 +31,8 @@ const agentSchemas = new Map<string, z.ZodType>([
   ['input_reply', agentInputReplySchema],
   ['complete', agentCompleteSchema],
   ['completion', agentCompletionSchema],
+  ['ended', serverEndedSchema],
+  ['cleaned', serverCleanedSchema],
 ]);
 
 const errorSchema = z.strictObject({

@@ -65,7 +65,7 @@ describe('security: forged protocol messages', function () {
     assert.equal(forger.stderr, err);
     assert.deepEqual(forger.value, { 'text/plain': "'A'" });
     assertHonest(victim);
-    assert.deepEqual(victimChunks, ['B-real\n']);
+    assert.equal(victimChunks.join(''), 'B-real\n'); // how print()'s two writes are chunked is timing
     assert.equal(typeof status.workers.idle, 'number');
   });
 

@@ -84,6 +84,9 @@ describe('security: seccomp filter', function () {
     // IPC_PRIVATE, 64 MiB, IPC_CREAT | 0600: SysV memory no RSS shows once detached
     ['shmget(IPC_PRIVATE, 64 MiB)', 29, 194, '0, 64 << 20, 0o1000 | 0o600'],
     ['msgget(IPC_PRIVATE)', 68, 186, '0, 0o1000 | 0o600'],
+    // SysV semaphores and POSIX message queues outlive the run's processes: in process mode, a channel to the next run
+    ['semget(IPC_PRIVATE, 1)', 64, 190, '0, 1, 0o1000 | 0o600'],
+    ['mq_open("q", O_CREAT|O_RDWR)', 240, 180, 'b"q", 0o100 | 2, 0o600, 0'],
   ];
   it(`denied system calls fail with EPERM: ${denied.map(([name]) => name).join(', ')}`, async () => {
     const x64 = process.arch === 'x64';

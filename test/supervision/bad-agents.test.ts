@@ -56,7 +56,8 @@ describe('supervision: broken agents', function () {
       const second = await once(broker.execute({ code: 'print(2)' }));
       assert.ok(!(second instanceof Error) && second.status === 'crashed');
       await settled(broker);
-      const status = await broker.client.status();
+      // A loss is counted when the sandbox's teardown ends, which the answer does not wait for.
+      const status = await statusWhen(broker, (s) => s.counters.workersLost >= 2, 3000);
       assert.equal(status.counters.workersLost, 2);
       assert.equal(status.counters.byStatus.crashed, 2);
     });
