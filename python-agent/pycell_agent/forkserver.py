@@ -22,12 +22,14 @@ What a run can and cannot do to the runs after it (protocol/agent.md, "Process m
 """
 
 import ctypes
+import fcntl
 import gc
 import os
 import random
 import resource
 import select
 import signal
+import socket
 
 from . import wire
 from .inbox import Inbox
@@ -38,6 +40,9 @@ SERVER_IN, SERVER_OUT = 6, 7  # broker → server, server → broker
 EXIT_AGENT_ERROR = 70
 UNCATCHABLE = (signal.SIGKILL, signal.SIGSTOP)
 RLIMITS = tuple(getattr(resource, name) for name in sorted(dir(resource)) if name.startswith("RLIMIT_"))
+STDIO = (0, 1, 2, 3, 4)  # shared by every run: the same open file descriptions (socket ends) in each
+SOCKET_OPTIONS = tuple(getattr(socket, name) for name in ("SO_RCVLOWAT", "SO_SNDLOWAT", "SO_RCVBUF", "SO_SNDBUF", "SO_RCVTIMEO", "SO_SNDTIMEO"))
+IOPRIO_GET = {"x86_64": 252, "aarch64": 31}.get(os.uname().machine)  # ioprio_get(2): no Python wrapper
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -74,9 +79,42 @@ def _read_init_comm():
 
 
 def own_state():
-    """What a same-uid process could change about this server from outside and have it persist."""
+    """What a run could change, from its own process, about this server, bubblewrap's init or the shared
+    descriptors, and have it persist into later runs (each checked unchanged after every run)."""
     return (os.getpriority(os.PRIO_PROCESS, 0), frozenset(os.sched_getaffinity(0)), os.sched_getscheduler(0),
-            tuple(resource.getrlimit(r) for r in RLIMITS))
+            tuple(resource.getrlimit(r) for r in RLIMITS), io_priority(),
+            os.getpriority(os.PRIO_PROCESS, 1), _read("/proc/1/limits"),
+            tuple(descriptor_state(fd) for fd in STDIO))
+
+
+def io_priority():
+    if IOPRIO_GET is None:
+        return None
+    return _libc.syscall(ctypes.c_long(IOPRIO_GET), ctypes.c_long(1), ctypes.c_long(0))  # IOPRIO_WHO_PROCESS, self
+
+
+def descriptor_state(fd):
+    """File status flags (O_NONBLOCK…), SIGIO owner, and for a socket its buffer, low-water and timeout
+    options: all of them belong to the open file description every run shares. (A shutdown() is seen by
+    the broker, as EOF on its end.)"""
+    try:
+        state = [fcntl.fcntl(fd, fcntl.F_GETFL), fcntl.fcntl(fd, fcntl.F_GETOWN)]
+    except OSError as exc:
+        return (exc.errno,)
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            state += [sock.getsockopt(socket.SOL_SOCKET, option, 16) for option in SOCKET_OPTIONS]
+    except OSError as exc:
+        state.append(exc.errno)  # not a socket (ENOTSOCK): the flags alone
+    return tuple(state)
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as exc:
+        return exc.errno
 
 
 def ignore_signals():
@@ -181,7 +219,7 @@ class ForkServer:
                 if left:
                     return "%s is not empty after the wipe: %s" % (path, left[:5])
             if own_state() != self.state:
-                return "the server's scheduling or resource limits were changed by the run"
+                return "the run changed the server's or init's scheduling or limits, or the shared descriptors' flags"
         except (OSError, RecursionError) as exc:
             return "cleanup failed: %s" % exc
         return None
@@ -205,7 +243,11 @@ def broker_gone():
 def ended(run, status):
     message = {"type": "ended", "run": run, "exitCode": None, "signal": None}
     if os.WIFSIGNALED(status):
-        message["signal"] = signal.Signals(os.WTERMSIG(status)).name
+        number = os.WTERMSIG(status)
+        try:
+            message["signal"] = signal.Signals(number).name
+        except ValueError:  # a real-time signal (32-64) has no name in Python
+            message["signal"] = "SIG%d" % number
     else:
         message["exitCode"] = os.waitstatus_to_exitcode(status)
     return message

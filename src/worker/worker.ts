@@ -117,6 +117,7 @@ export class SandboxWorker implements WorkerHandle {
   private lines: LineSplitter;
   private reported = false;
   private retired = false;
+  private channelBroken = false;
   private runs = 0;
   /** Process mode: the last run, until the fork server says the sandbox is clean again. */
   private lastRun: { run: ActiveRun; cleaned: Promise<Cleaned>; onCleaned: (cleaned: Cleaned) => void } | undefined;
@@ -127,7 +128,10 @@ export class SandboxWorker implements WorkerHandle {
     const { child } = this.spawned;
     if (child.pid !== undefined) this.resources.join([child.pid]);
     const stdio = this.stdio();
-    for (const stream of stdio) stream?.on('error', () => undefined); // EPIPE after a kill is expected
+    // EPIPE after a kill is expected. In process mode any error, or EOF on a stream the sandbox writes, means
+    // a run shut down or broke a descriptor every later run shares: the sandbox is not reused.
+    for (const stream of stdio) stream?.on('error', () => (this.channelBroken = true));
+    for (const fd of [1, 2, 4, 7] as const) stdio[fd]?.on('end', () => (this.channelBroken = true));
     stdio[1].on('data', (chunk: Buffer) => this.onOutput('stdout', chunk));
     stdio[2].on('data', (chunk: Buffer) => this.onOutput('stderr', chunk));
     const lines = new LineSplitter(options.maxControlLineBytes, (line) => this.onControl(line), (size) =>
@@ -244,7 +248,8 @@ export class SandboxWorker implements WorkerHandle {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Cleaned>((resolve) => (timer = setTimeout(() => resolve({ problem: `cleanup took longer than ${CLEANUP_MS} ms` }), CLEANUP_MS)));
     const cleaned = await Promise.race([last.cleaned, late]).finally(() => clearTimeout(timer));
-    const survivors = cleaned.problem ?? (this.agent && cleaned.next ? sandboxSurvivors(this.agent.pid, cleaned.next) : 'no fork server seen');
+    const survivors = cleaned.problem ?? (this.channelBroken ? 'a run shut down or broke a shared descriptor' : undefined)
+      ?? (this.agent && cleaned.next ? sandboxSurvivors(this.agent.pid, cleaned.next) : 'no fork server seen');
     if (survivors) {
       this.options.log.warn({ problem: survivors }, 'a process-mode sandbox is not clean after a run; replacing it');
       return false;

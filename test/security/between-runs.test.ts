@@ -4,14 +4,45 @@ import { startBroker, type SecurityBroker } from './harness.js';
 /**
  * THREATS, between runs: files left in /tmp or the work dir, module and builtins state, hooks planted
  * for the next run, env mutation, code planted for later interpreters (usercustomize, .pth,
- * __pycache__). Every stateless run gets a fresh sandbox and a fresh interpreter, so nothing one run
- * plants may be seen by any later run, whichever warm worker serves it.
+ * __pycache__). Nothing one stateless run plants may be seen by any later run, whichever warm worker
+ * serves it, in either isolation mode:
+ * - sandbox (the default): every run gets a fresh sandbox and a fresh interpreter;
+ * - process (--isolation process): every run is a fresh process forked by the fork server of a sandbox
+ *   that serves many runs, so the same suite runs with more runs than warm sandboxes and checks that
+ *   sandboxes really were reused (process-mode.test.ts has the attacks specific to that mode).
  */
-describe('security: nothing carries over between stateless runs', function () {
+const MODES = [
+  { mode: 'sandbox', args: [] as string[] },
+  { mode: 'process', args: ['--isolation', 'process'] },
+] as const;
+
+/** Who served a run: the pid namespace and the start time of the run's parent (bwrap's init, or the fork server). */
+const WHO = String.raw`
+import os as _who_os
+with open('/proc/%d/stat' % _who_os.getppid()) as _who_f:
+    print('WHO %s@%s %d %d' % (_who_os.readlink('/proc/self/ns/pid'), _who_f.read().rsplit(')', 1)[1].split()[19], _who_os.getppid(), _who_os.getpid()))
+del _who_os, _who_f
+`;
+
+interface Who {
+  readonly server: string;
+  readonly ppid: number;
+  readonly pid: number;
+}
+
+/** The WHO line of a run's stdout, and the rest of its stdout. */
+function whoOf(stdout: string): { who: Who; rest: string } {
+  const match = /^WHO (\S+) (\d+) (\d+)\n/.exec(stdout);
+  assert.ok(match, `no WHO line: ${stdout.slice(0, 500)}`);
+  return { who: { server: match[1]!, ppid: Number(match[2]), pid: Number(match[3]) }, rest: stdout.slice(match[0].length) };
+}
+
+for (const { mode, args } of MODES) describe(`security: nothing carries over between stateless runs (isolation: ${mode})`, function () {
   this.timeout(60_000);
   let broker: SecurityBroker;
   before(async () => {
-    broker = await startBroker();
+    broker = await startBroker({ args });
+    assert.equal(broker.init.capabilities.isolation.stateless?.default, mode);
   });
   after(() => broker?.close());
 
@@ -52,15 +83,32 @@ print('FOUND', sorted(found))
 `;
 
   it('a run that plants env, builtins, modules, .pth/usercustomize/__pycache__ files, an atexit hook and a thread leaves nothing for the next runs', async () => {
-    const planted = await broker.execute({ code: PLANT });
+    const planted = await broker.execute({ code: WHO + PLANT });
     assert.equal(planted.status, 'ok', JSON.stringify(planted).slice(0, 500));
     assert.doesNotMatch(planted.stdout, /WROTE/, 'wrote into the agent or /usr');
-    // More runs than warm workers: every worker of the pool serves at least one.
-    const checks = await Promise.all(Array.from({ length: 6 }, () => broker.execute({ code: CHECK })));
+    const plant = whoOf(planted.stdout).who;
+    // More runs than warm workers: every worker of the pool serves at least one (in process mode, several).
+    const checks = await Promise.all(Array.from({ length: 6 }, () => broker.execute({ code: WHO + CHECK })));
     await new Promise((resolve) => setTimeout(resolve, 400));
+    const served: Who[] = [];
     for (const result of checks) {
-      assert.equal(result.stdout, 'FOUND []\n', JSON.stringify(result).slice(0, 500));
+      const { who, rest } = whoOf(result.stdout);
+      served.push(who);
+      assert.equal(rest, 'FOUND []\n', JSON.stringify(result).slice(0, 500));
       assert.doesNotMatch(result.stdout + result.stderr, /PLANTED-(ATEXIT|THREAD)/);
+    }
+    const status = await broker.client.status();
+    const seen = JSON.stringify({ plant, served, respawns: status.counters.respawns });
+    if (mode === 'sandbox') {
+      // Each run is the first process of a pid namespace of its own, under bwrap's init.
+      for (const who of [plant, ...served]) assert.deepEqual([who.ppid, who.pid], [1, 2], seen);
+    } else {
+      // Each run was forked by a fork server (pid 2), and sandboxes were reused: the planting run's
+      // sandbox served later checks, and some run was not the first of its sandbox (pid 3 is the first).
+      for (const who of [plant, ...served]) assert.equal(who.ppid, 2, seen);
+      assert.ok(served.some((who) => who.server === plant.server), `no check ran in the planting run's sandbox: ${seen}`);
+      assert.ok(served.length > new Set(served.map((who) => who.server)).size, `no sandbox served two checks: ${seen}`);
+      assert.ok(Math.max(...served.map((who) => who.pid)) > 3, seen);
     }
   });
 
