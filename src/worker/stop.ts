@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { sweep, treeOf } from '../monitor/procfs.js';
+import { treeByChildren } from '../monitor/procfs.js';
 import type { Spawned } from './spawn.js';
 
 /**
@@ -9,7 +9,7 @@ import type { Spawned } from './spawn.js';
  *   Killing only bubblewrap is not enough: if it dies while starting, before its child has armed
  *   --die-with-parent, the sandbox would live on as an orphan.
  * - The broker's ends of fds 0 and 3 are closed, so an agent that still escaped reads EOF and exits.
- * Pids come from one /proc sweep of the broker's own child's tree, so no stranger's reused pid is hit.
+ * Pids come from a walk of the broker's own child's tree (children files), so no stranger's reused pid is hit.
  * Weak isolation has no namespace: its whole process group is killed instead.
  */
 export function killWorker(spawned: Spawned): void {
@@ -19,7 +19,7 @@ export function killWorker(spawned: Spawned): void {
   stdio[3].destroy();
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   if (spawned.groupKill) signal(-child.pid);
-  const inside = treeOf(child.pid, sweep()).filter((stat) => stat.pid !== child.pid);
+  const inside = treeByChildren(child.pid).filter((stat) => stat.pid !== child.pid);
   for (const stat of inside) signal(stat.pid);
   if (inside.length === 0) {
     child.kill('SIGKILL'); // still starting: nothing inside yet, so stop bubblewrap before it makes anything

@@ -126,7 +126,7 @@ export class SandboxWorker implements WorkerHandle {
     this.resources = new SandboxResources(spec, options);
     this.spawned = spawnWorker(this.resources.spec);
     const { child } = this.spawned;
-    if (child.pid !== undefined) this.resources.join([child.pid]);
+    const joined = child.pid === undefined ? Promise.resolve() : this.resources.join([child.pid]);
     const stdio = this.stdio();
     // EPIPE after a kill is expected. In process mode any error, or EOF on a stream the sandbox writes, means
     // a run shut down or broke a descriptor every later run shares: the sandbox is not reused.
@@ -185,12 +185,14 @@ export class SandboxWorker implements WorkerHandle {
         clearTimeout(timer);
         if (child.pid !== undefined) ({ known: this.known, leaf: this.agent } = options.monitor.discoverTree(child.pid));
         if (child.pid !== undefined && options.mode === 'process') this.agent = forkServerOf(child.pid);
-        this.resources.join(this.known?.keys() ?? [], options.idleCgroupLimits);
-        if (this.resources.problem) {
-          this.startProblem = this.resources.problem;
-          return killWorker(this.spawned);
-        }
-        resolve();
+        void joined.then(() => this.resources.join(this.known?.keys() ?? [], options.idleCgroupLimits)).then(() => {
+          if (this.dead) return; // the exit handler rejects
+          if (this.resources.problem) {
+            this.startProblem = this.resources.problem;
+            return killWorker(this.spawned);
+          }
+          resolve();
+        });
       };
       void this.exited.then((exit) => {
         clearTimeout(timer);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { parseStat, treeOf, type ProcStat } from '../../src/monitor/procfs.js';
+import { parseStat, sweep, treeByChildren, treeOf, type ProcStat } from '../../src/monitor/procfs.js';
 
 /** A /proc/PID/stat line: fields 1–24 as Linux writes them, then a few more. */
 function statLine(pid: number, comm: string, f: { ppid: number; utime: number; stime: number; cutime: number; cstime: number; start: number; rss: number }): string {
@@ -79,5 +79,32 @@ describe('monitor/procfs treeOf', () => {
     const run = spawnSync(process.execPath, ['--max-old-space-size=64', '--input-type=module', '-e', script], { timeout: 3000, encoding: 'utf8' });
     assert.equal(run.signal, null, `treeOf did not end (killed by ${run.signal})`);
     assert.equal(run.stdout, '50,60\n', run.stderr);
+  });
+});
+
+describe('monitor/procfs treeByChildren', () => {
+  it('finds the same real tree as a sweep of all of /proc, threads\' children included, and nothing outside it', async () => {
+    // python → sh → sleep, and python's second thread → sleep (listed in that thread's children file).
+    const code = [
+      'import subprocess, threading, time',
+      'a = subprocess.Popen(["/bin/sh", "-c", "sleep 30 & wait"])',
+      'threading.Thread(target=lambda: subprocess.Popen(["sleep", "30"]).wait(), daemon=True).start()',
+      'print("up", flush=True)',
+      'time.sleep(30)',
+    ].join('\n');
+    const child = spawn('/usr/bin/python3', ['-c', code], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise((resolve) => child.stdout!.once('data', resolve));
+      let tree: number[] = [];
+      for (let i = 0; i < 50 && tree.length < 4; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        tree = treeByChildren(child.pid!).map((s) => s.pid).sort();
+      }
+      assert.equal(tree.length, 4, `python, sh, the sleep under sh and the thread's sleep: ${tree}`);
+      assert.deepEqual(tree, treeOf(child.pid!, sweep()).map((s) => s.pid).sort());
+      assert.deepEqual(treeByChildren(5_000_001), []);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_SOURCE } from '../../src/broker.js';
@@ -21,6 +21,16 @@ describe('sandbox/runtime', () => {
     assert.equal(readFileSync(join(runtime.path, 'owner'), 'utf8'), `${process.pid} ${readStat(process.pid)!.startTime}\n`);
     runtime.dispose();
     assert.equal(existsSync(runtime.path), false);
+  });
+
+  it('with the sandbox\'s interpreter, byte-compiles the copy so that a -B agent on a read-only mount does not compile from source', () => {
+    const runtime = makeRuntimeDir(AGENT_SOURCE, parent, '/usr/bin/python3');
+    const cache = join(runtime.agentDir, 'pycell_agent', '__pycache__');
+    const compiled = readdirSync(cache).filter((name) => name.endsWith('.pyc')).map((name) => name.split('.')[0]).sort();
+    const sources = readdirSync(join(runtime.agentDir, 'pycell_agent')).filter((name) => name.endsWith('.py')).map((name) => name.slice(0, -3)).sort();
+    assert.deepEqual(compiled, sources);
+    assert.equal(statSync(cache).mode & 0o777, 0o755);
+    runtime.dispose();
   });
 
   const owners: [string, string | undefined, boolean][] = [
