@@ -1,6 +1,6 @@
 import { cpus } from 'node:os';
 import { exceeds, type MonitorReason, type Sample, type WatchLimits } from './exceeds.js';
-import { PAGE_SIZE, TICKS_PER_SECOND, childrenOf, readPeakRss, readStat, sweep, treeByChildren, treeOf, type ProcStat } from './procfs.js';
+import { PAGE_SIZE, StatFiles, TICKS_PER_SECOND, childrenOf, readPeakRss, sweep, treeByChildren, treeOf, type ProcStat } from './procfs.js';
 
 /** Where the monitor reads processes from: /proc, or a test's script. */
 export interface ProcSource {
@@ -66,6 +66,7 @@ export class Monitor {
   private sweeps = 0;
 
   private readonly source: ProcSource;
+  private readonly statFiles = new StatFiles();
 
   /**
    * The real /proc by default; tests pass synthetic ones. `cores` bounds how fast CPU time can grow:
@@ -73,7 +74,7 @@ export class Monitor {
    */
   constructor(readonly intervalMs: number, source: Partial<ProcSource> = {}, private readonly cores = Math.max(1, cpus().length)) {
     // A test's scripted sweep stands for the whole /proc: its trees come from that sweep too.
-    this.source = { sweep, readStat, readPeakRss, ...(source.sweep ? {} : { tree: treeByChildren }), ...source };
+    this.source = { sweep, readStat: (pid) => this.statFiles.read(pid), readPeakRss, ...(source.sweep ? {} : { tree: treeByChildren }), ...source };
   }
 
   /**
@@ -107,6 +108,11 @@ export class Monitor {
     } catch {
       return false;
     }
+  }
+
+  /** A sandbox ended: its processes' stat files are closed. */
+  forget(pids: Iterable<number>): void {
+    this.statFiles.forget(pids);
   }
 
   /** Starts watching; the baseline is the tree's CPU before the run (the interpreter's start-up is not the run's). */
@@ -193,12 +199,15 @@ function cpuMsOf(tree: readonly ProcStat[]): number {
   return (tree.reduce((sum, s) => sum + s.cpuTicks, 0) * 1000) / TICKS_PER_SECOND;
 }
 
-/** Reads the known pids, dropping any that are gone or now belong to another process. */
-function matching(known: ReadonlyMap<number, number>, read: (pid: number) => ProcStat | undefined): ProcStat[] {
+/** Reads the known pids, dropping any that are gone or now belong to another process from the map. */
+function matching(known: Map<number, number>, read: (pid: number) => ProcStat | undefined): ProcStat[] {
   const out: ProcStat[] = [];
   for (const [pid, startTime] of known) {
     const stat = read(pid);
     if (stat && stat.startTime === startTime) out.push(stat);
+    // Gone, or someone else's now: never ours again. Without this a reused sandbox's list grew by one
+    // dead pid per run (process mode forks one per run), and every run read them all.
+    else known.delete(pid);
   }
   return out;
 }

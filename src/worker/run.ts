@@ -161,6 +161,8 @@ export class ActiveRun {
       this.ended.abort();
       this.hooks.signal?.removeEventListener('abort', onAbort);
       options.monitor.unwatch(this.watch);
+      // What the run saw, minus what it saw die: the sandbox's processes for the next run.
+      this.context.known.clear();
       for (const [pid, start] of this.record.known) this.context.known.set(pid, start);
     }
   }

@@ -160,6 +160,7 @@ export class SandboxWorker implements WorkerHandle {
         else if (!this.killedFor && !this.startProblem && !this.retired && !this.task?.reported && !(this.reported && options.mode === 'single') && options.counters) options.counters.lost += 1;
         this.lastRun?.onCleaned({ problem: 'the sandbox ended' });
         resolve({ exitCode: code, signal });
+        options.monitor.forget(this.known?.keys() ?? []);
         this.resources.release();
         try {
           this.spawned.cleanup();

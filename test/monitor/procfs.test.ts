@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { parseStat, sweep, treeByChildren, treeOf, type ProcStat } from '../../src/monitor/procfs.js';
+import { parseStat, StatFiles, sweep, treeByChildren, treeOf, type ProcStat } from '../../src/monitor/procfs.js';
 
 /** A /proc/PID/stat line: fields 1–24 as Linux writes them, then a few more. */
 function statLine(pid: number, comm: string, f: { ppid: number; utime: number; stime: number; cutime: number; cstime: number; start: number; rss: number }): string {
@@ -106,5 +106,25 @@ describe('monitor/procfs treeByChildren', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+describe('monitor/procfs StatFiles', () => {
+  it('reads a live process through a kept-open file, fails (and closes it) once the process has exited, and forgets on demand', async () => {
+    const files = new StatFiles();
+    const child = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+    await new Promise((resolve) => child.once('spawn', resolve));
+    const first = files.read(child.pid!);
+    assert.equal(first?.pid, child.pid);
+    assert.equal(files.read(child.pid!)?.startTime, first!.startTime);
+    assert.equal(files.size, 1);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    assert.equal(files.read(child.pid!), undefined, 'a reaped process must not read as alive');
+    assert.equal(files.size, 0);
+    assert.equal(files.read(process.pid)?.pid, process.pid);
+    files.forget([process.pid]);
+    assert.equal(files.size, 0);
+    assert.equal(files.read(5_000_001), undefined);
   });
 });
