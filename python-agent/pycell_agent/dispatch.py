@@ -7,7 +7,7 @@ import linecache
 import os
 import sys
 
-from . import audit, figures, files, files_out, limits, messages, output, wire
+from . import audit, figures, files, limits, messages, output, wire
 from .inbox import Inbox, make_ask
 from .serialize import format_error, make_error, type_name
 from .session import Outcome, Session, register_source
@@ -88,6 +88,8 @@ class Agent:
             return agent_failure(str(exc), request.repr_limit), returned
         stdin = (request.stdin or "") if self.session_stdin else None
         # After the input files: those the run leaves alone are not returned.
+        if request.return_files is not None:
+            from . import files_out  # only for returnFiles: start-up and idle memory of every agent
         snap = None if request.return_files is None else files_out.snapshot(self.root, request.return_files)
         try:
             self.auditor.begin()
@@ -192,6 +194,8 @@ def preload():
     # completion.modules imports pkgutil (lazily: start-up time), whose iter_modules imports inspect.
     import inspect  # noqa: F401
     import pkgutil  # noqa: F401
+
+    from . import completion, files_out  # noqa: F401  (imported at first use otherwise)
 
 
 def install_auditor(policy):

@@ -7,7 +7,7 @@ import linecache
 import sys
 import types
 
-from . import completion, figures
+from . import figures
 from .display import Current, make_display, make_publish
 from .interrupts import InterruptGate
 from .prompts import RunInput
@@ -151,6 +151,7 @@ class Session:
         """(matches, cursor_start, cursor_end); interruptible, like user code, since getters run."""
         try:
             with self.gate:
+                from . import completion  # first completion only: start-up and idle memory of every agent
                 return completion.complete(code, cursor, self.namespace)
         except KeyboardInterrupt:
             return [], cursor, cursor
