@@ -120,7 +120,7 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   const pools = {
     sandbox: new Pool({ ...poolOptions, makeWorker: () => new SandboxWorker(spec, { ...workerOptions, mode: 'single', idleCgroupLimits }) }),
     process: config.isolation === 'process'
-      ? new Pool({ ...poolOptions, makeWorker: () => new SandboxWorker(processSpec, { ...workerOptions, mode: 'process', idleCgroupLimits, maxRuns: config.processRuns }) })
+      ? new Pool({ ...poolOptions, makeWorker: () => new SandboxWorker(processSpec, { ...workerOptions, mode: 'process', idleCgroupLimits: toCgroupLimits(config.limits.defaults, 3), maxRuns: config.processRuns }) })
       : undefined,
   };
   // The default mode's pool is warmed now; the stricter one only once a client asks for it.

@@ -123,7 +123,7 @@ export class Monitor {
     const fresh = { cpuMs: 0, memoryBytes: 0 };
     const firstDue = watch.memoryHeldByKernel ? performance.now() + nextDueMs(fresh, watch.limits, this.intervalMs, this.cores, true) : 0;
     const record: WatchRecord = { baselineCpuMs: 0, last: fresh, peakMemoryBytes: 0, known: new Map(known), dueAt: firstDue };
-    record.baselineCpuMs = cpuMsOf(matching(record.known, this.source.readStat));
+    record.baselineCpuMs = cpuMsOf(matching(record.known, this.source.readStat, (pid) => this.statFiles.forget([pid])));
     this.watches.set(watch, record);
     this.timer ??= setInterval(() => this.tick(), this.intervalMs).unref();
     return record;
@@ -142,7 +142,7 @@ export class Monitor {
    * processes' own peaks (VmHWM), so a short run that allocated and freed memory still reports it.
    */
   finalSample(record: WatchRecord, lifetimePeaks = true): Sample & { peakMemoryBytes: number } {
-    const tree = matching(record.known, this.source.readStat);
+    const tree = matching(record.known, this.source.readStat, (pid) => this.statFiles.forget([pid]));
     const cpuMs = tree.length > 0 ? Math.max(record.last.cpuMs, cpuMsOf(tree) - record.baselineCpuMs) : record.last.cpuMs;
     // A session's processes outlive the run: their VmHWM is the session's peak, so read the resident size now.
     const hwm = tree.reduce((sum, s) => sum + (lifetimePeaks ? this.source.readPeakRss(s.pid) : s.rssPages * PAGE_SIZE), 0);
@@ -200,14 +200,18 @@ function cpuMsOf(tree: readonly ProcStat[]): number {
 }
 
 /** Reads the known pids, dropping any that are gone or now belong to another process from the map. */
-function matching(known: Map<number, number>, read: (pid: number) => ProcStat | undefined): ProcStat[] {
+function matching(known: Map<number, number>, read: (pid: number) => ProcStat | undefined, drop: (pid: number) => void): ProcStat[] {
   const out: ProcStat[] = [];
   for (const [pid, startTime] of known) {
     const stat = read(pid);
-    if (stat && stat.startTime === startTime) out.push(stat);
+    if (stat && stat.startTime === startTime) {
+      out.push(stat);
+      continue;
+    }
     // Gone, or someone else's now: never ours again. Without this a reused sandbox's list grew by one
     // dead pid per run (process mode forks one per run), and every run read them all.
-    else known.delete(pid);
+    known.delete(pid);
+    drop(pid); // a stranger's stat file is not kept open
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync } from 'node:fs';
 
 /** One process as /proc/PID/stat shows it, in the units the monitor uses. */
 export interface ProcStat {
@@ -101,6 +101,8 @@ export class StatFiles {
   }
 }
 
+const HAS_CHILDREN_FILES = existsSync(`/proc/${process.pid}/task/${process.pid}/children`);
+
 /** Every process on the host, read once; pids that vanish mid-sweep are simply absent. */
 export function sweep(): Map<number, ProcStat> {
   const all = new Map<number, ProcStat>();
@@ -120,6 +122,7 @@ export function sweep(): Map<number, ProcStat> {
  * twice (a cycle through a reused pid) is not followed again.
  */
 export function treeByChildren(root: number): ProcStat[] {
+  if (!HAS_CHILDREN_FILES) return treeOf(root, sweep()); // a kernel without CONFIG_PROC_CHILDREN
   const out: ProcStat[] = [];
   const seen = new Set<number>();
   const pending = [root];

@@ -111,7 +111,8 @@ export class Pool {
     const exits: Promise<unknown>[] = [];
     for (const worker of this.retiring) {
       exits.push(worker.exited);
-      worker.kill('shutdown');
+      if (worker.retire) worker.retire(); // done with its run: not a kill for the shutdown's sake
+      else worker.kill('shutdown');
     }
     for (const slot of this.slots) {
       if (!slot.worker) continue;
@@ -212,7 +213,7 @@ export class Pool {
    */
   private afterRun(slot: Slot, worker: WorkerHandle): void {
     if (slot.worker !== worker || slot.state !== 'leased') return; // it exited meanwhile: the exit handler refills
-    void (worker.reusable?.() ?? Promise.resolve(false)).then((reusable) => {
+    void (worker.reusable?.() ?? Promise.resolve(false)).catch(() => false).then((reusable) => {
       if (slot.worker !== worker || slot.state !== 'leased') return;
       if (reusable && !this.closed) {
         this.move(slot, 'release');

@@ -18,8 +18,9 @@ export interface CgroupLimits {
 }
 
 /** Pure: a run's limits as cgroup limits: two more tasks than maxProcesses, for bubblewrap outside the sandbox and its init inside. */
-export function toCgroupLimits(limits: { readonly memoryBytes: number; readonly maxProcesses: number }): CgroupLimits {
-  return { memoryBytes: limits.memoryBytes, tasks: limits.maxProcesses + 2 };
+/** `overhead`: tasks of the sandbox that are not the run's (bubblewrap's two; a fork server is one more). */
+export function toCgroupLimits(limits: { readonly memoryBytes: number; readonly maxProcesses: number }, overhead = 2): CgroupLimits {
+  return { memoryBytes: limits.memoryBytes, tasks: limits.maxProcesses + overhead };
 }
 
 /** Pure: the directories of one sandbox's cgroup. */

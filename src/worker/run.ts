@@ -79,6 +79,8 @@ export class ActiveRun {
   private processEnded: Extract<ServerMessage, { type: 'ended' }> | undefined;
   private outcome: ExecuteResult['status'] | undefined;
   private forkedExit: ExitInfo | undefined;
+  /** Something was written on fd 3 after the execute (an input reply): it may not all have been read. */
+  private repliedToInput = false;
 
   constructor(private readonly job: RunJob, private readonly hooks: RunHooks, private readonly context: RunContext) {
     this.output = new OutputCollector(job.limits.maxOutputBytes, (stream, text) => hooks.onOutput?.(stream, text), () => this.stop('output_limit'));
@@ -130,7 +132,7 @@ export class ActiveRun {
    * interactive run (an input reply could still be on its way into fd 3) retire it.
    */
   get fitForReuse(): boolean {
-    return (this.outcome === 'ok' || this.outcome === 'error') && !this.killReason && !this.protocolProblem && !this.hooks.onInput
+    return (this.outcome === 'ok' || this.outcome === 'error') && !this.killReason && !this.protocolProblem && !this.hooks.onInput && !this.repliedToInput
       && this.processEnded !== undefined && (this.stdio()[3].writableLength ?? 0) === 0;
   }
 
@@ -188,7 +190,7 @@ export class ActiveRun {
     const { cgroup } = this.context;
     if (!cgroup) return;
     try {
-      cgroup.limit(toCgroupLimits(this.job.limits));
+      cgroup.limit(toCgroupLimits(this.job.limits, this.context.kind === 'process' ? 3 : 2));
     } catch (error) {
       this.context.options.log.warn({ err: error }, 'could not set the sandbox cgroup\'s limits');
     }
@@ -230,6 +232,7 @@ export class ActiveRun {
     }
     if (this.ended.signal.aborted || this.context.isDead()) return;
     const reply: AgentInputReply = { type: 'input_reply', id: this.id, seq: message.seq, value };
+    this.repliedToInput = true;
     this.stdio()[3].write(`${JSON.stringify(reply)}\n`);
   }
 

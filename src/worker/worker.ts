@@ -15,6 +15,7 @@ import { SandboxResources } from './resources.js';
 import { spawnWorker, type Spawned } from './spawn.js';
 import { killWorker } from './stop.js';
 import { forkServerOf, sandboxSurvivors } from './survivors.js';
+import { treeByChildren } from '../monitor/procfs.js';
 
 export type { RunHooks, RunJob } from './run.js';
 
@@ -132,6 +133,8 @@ export class SandboxWorker implements WorkerHandle {
     // a run shut down or broke a descriptor every later run shares: the sandbox is not reused.
     for (const stream of stdio) stream?.on('error', () => (this.channelBroken = true));
     for (const fd of [1, 2, 4, 7] as const) stdio[fd]?.on('end', () => (this.channelBroken = true));
+    // fds 3 and 6 are sockets too: a run's shutdown(SHUT_WR) on its end closes the broker's.
+    for (const fd of [3, 6] as const) stdio[fd]?.on('close', () => (this.channelBroken = true));
     stdio[1].on('data', (chunk: Buffer) => this.onOutput('stdout', chunk));
     stdio[2].on('data', (chunk: Buffer) => this.onOutput('stderr', chunk));
     const lines = new LineSplitter(options.maxControlLineBytes, (line) => this.onControl(line), (size) =>
@@ -186,8 +189,14 @@ export class SandboxWorker implements WorkerHandle {
         clearTimeout(timer);
         if (child.pid !== undefined) ({ known: this.known, leaf: this.agent } = options.monitor.discoverTree(child.pid));
         if (child.pid !== undefined && options.mode === 'process') this.agent = forkServerOf(child.pid);
-        void joined.then(() => this.resources.join(this.known?.keys() ?? [], options.idleCgroupLimits)).then(() => {
-          if (this.dead) return; // the exit handler rejects
+        void joined.then(() => this.resources.join(this.known?.keys() ?? [], options.idleCgroupLimits)).then(async () => {
+          // A process forked between the look above and its parent's join (the fork server forks the first
+          // run's process right after ready) is in the broker's cgroup: look again, now that every process
+          // seen is in the sandbox's and so are all their later children.
+          const late = child.pid === undefined ? [] : treeByChildren(child.pid).filter((stat) => !this.known?.has(stat.pid));
+          for (const stat of late) this.known?.set(stat.pid, stat.startTime);
+          if (late.length > 0) await this.resources.join(late.map((stat) => stat.pid));
+          if (this.dead || child.exitCode !== null || child.signalCode !== null) return; // the exit handler rejects
           if (this.resources.problem) {
             this.startProblem = this.resources.problem;
             return killWorker(this.spawned);
@@ -251,7 +260,8 @@ export class SandboxWorker implements WorkerHandle {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<Cleaned>((resolve) => (timer = setTimeout(() => resolve({ problem: `cleanup took longer than ${CLEANUP_MS} ms` }), CLEANUP_MS)));
     const cleaned = await Promise.race([last.cleaned, late]).finally(() => clearTimeout(timer));
-    const survivors = cleaned.problem ?? (this.channelBroken ? 'a run shut down or broke a shared descriptor' : undefined)
+    const broken = this.channelBroken || !this.stdio()[3].writable;
+    const survivors = cleaned.problem ?? (broken ? 'a run shut down or broke a shared descriptor' : undefined)
       ?? (this.agent && cleaned.next ? sandboxSurvivors(this.agent.pid, cleaned.next) : 'no fork server seen');
     if (survivors) {
       this.options.log.warn({ problem: survivors }, 'a process-mode sandbox is not clean after a run; replacing it');

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { treeByChildren } from '../../src/monitor/procfs.js';
 import type { BrokerClient, ExecuteParams, ExecuteResult } from '../../src/client/index.js';
 import { assertGuardPassed, GUARD_OK } from './guard.js';
 import { clientModule, DEFAULT_ARGS, EMIT, JSON_MARK, randomTag, startBroker, type SecurityBroker } from './harness.js';
@@ -280,6 +282,40 @@ emit({'left': left[:20], 'modes': {d: oct(os.stat(d).st_mode) for d in ('/tmp', 
     });
   });
 
+  describe('(b2) what a run can leave on /tmp and /dev/shm themselves', () => {
+    it('a default ACL, user xattrs and the directories\' times set by one run are gone for the next run of the same sandbox', async () => {
+      const LOOK = String.raw`
+import os
+def look(d):
+    return {'xattrs': sorted(os.listxattr(d)), 'times': [os.stat(d).st_atime_ns, os.stat(d).st_mtime_ns]}
+open('/tmp/probe', 'w').close()
+mode = oct(os.stat('/tmp/probe').st_mode & 0o777)
+os.unlink('/tmp/probe')
+emit({'tmp': look('/tmp'), 'shm': look('/dev/shm'), 'mode': mode})`;
+      const r0 = await run(broker, LOOK);
+      assertOk(r0);
+      // system.posix_acl_default: version 2; user::r--, group::---, other::--- : new files come out 0400.
+      const acl = 'bytes([2,0,0,0, 1,0,4,0,0xff,0xff,0xff,0xff, 4,0,0,0,0xff,0xff,0xff,0xff, 0x20,0,0,0,0xff,0xff,0xff,0xff])';
+      const r1 = await run(broker, `import os
+for d in ('/tmp', '/dev/shm'):
+    os.setxattr(d, 'user.note', b'from run 1')
+    os.utime(d, ns=(123456789, 987654321))
+os.setxattr('/tmp', 'system.posix_acl_default', ${acl})
+open('/tmp/x', 'w').close()
+emit({'mode': oct(os.stat('/tmp/x').st_mode & 0o777)})`);
+      assertOk(r1);
+      assert.equal((r1.data as { mode: string }).mode, '0o400', 'control: the default ACL did change new files\' mode in run 1');
+      const r2 = await run(broker, LOOK);
+      assertOk(r2);
+      assertSameSandbox(r1, r2, 'xattrs and times');
+      const d0 = r0.data as { tmp: { xattrs: string[] }; shm: { xattrs: string[] }; mode: string };
+      const d2 = r2.data as typeof d0 & { tmp: { times: number[] }; shm: { times: number[] } };
+      assert.deepEqual([d2.tmp.xattrs, d2.shm.xattrs, d2.mode], [d0.tmp.xattrs, d0.shm.xattrs, d0.mode]);
+      assert.notDeepEqual(d2.tmp.times, [123456789, 987654321]);
+      assert.notDeepEqual(d2.shm.times, [123456789, 987654321]);
+    });
+  });
+
   describe('(c) the fork server\'s memory', () => {
     it('a run cannot read the fork server\'s memory, environ, maps, fds, cwd or exe, nor ptrace it; the same probes work on the run itself (control)', async () => {
       const r = await run(broker, String.raw`
@@ -497,14 +533,15 @@ emit({'6': state(6), '7': state(7), 'fds': fds})
     });
 
     // fds 0-4 of a run are S's own sockets (shared open file descriptions): what a run does to them, S and
-    // every later run of the sandbox inherit. shutdown() is on the socket, not on the fd. The fd 1/fd 2
-    // shutdown, O_NONBLOCK and SO_RCVLOWAT tests fail until the fork server or the broker checks (or renews)
-    // these sockets after each run; fd 4 passes (that run loses its own result and is not reused).
-    for (const fd of [1, 2, 4]) {
+    // every later run of the sandbox inherit. shutdown() is on the socket, not on the fd. The fork server
+    // checks flags and socket options after each run; the broker sees a shutdown as EOF or a close on its end.
+    for (const fd of [1, 2, 3, 4]) {
       it(`shutdown(SHUT_WR) on fd ${fd} by one run does not break the next run (another client's)`, async () => {
-        // With fd 4 the run cannot report its own result: it ends crashed (its own loss).
+        // With fd 4 the run cannot report its own result; with fd 3 the broker's end of the socket closes (later
+        // runs could not be sent their execute) and the fork server, reading EOF there, ends the sandbox. Either
+        // way the run may end crashed: its own loss.
         const r1 = await run(broker, `import os, socket\nemit({})\ns = socket.socket(fileno=os.dup(${fd}))\ns.shutdown(socket.SHUT_WR)\ns.close()`);
-        if (fd !== 4) assertOk(r1);
+        if (fd === 1 || fd === 2) assertOk(r1);
         const r2 = await broker.execute({ code: `${WHO}import sys\nprint('victim stdout')\nprint('victim stderr', file=sys.stderr)\n6 * 7` });
         assert.equal(r2.status, 'ok', `the next run was broken by what the earlier run did to fd ${fd}: ${show(r2)}`);
         assert.match(r2.stdout, /victim stdout\n/);
@@ -524,11 +561,46 @@ emit({'6': state(6), '7': state(7), 'fds': fds})
       assert.deepEqual(r2.data!.flags, r0.data!.flags, `the next run inherited O_NONBLOCK on its stdio (${r2.who.server === r1.who.server ? 'same' : 'new'} sandbox)`);
     });
 
+    it('input requests from a run that did not ask for interactive input are answered on fd 3, so its sandbox is not reused', async () => {
+      const OWN = 'import sys\nf = sys._getframe()\nwhile f.f_locals.get("message", {}).get("type") != "execute": f = f.f_back\nrid = f.f_locals["message"]["id"]';
+      const r1 = await run(broker, `${OWN}\nimport json, os\nfor seq in range(1, 200):\n    os.write(4, (json.dumps({"type": "input", "id": rid, "seq": seq, "prompt": "x" * 1000, "password": False}) + "\\n").encode())\nemit({})`);
+      assertOk(r1);
+      const r2 = await run(broker, 'emit({})');
+      assertOk(r2);
+      assertNewSandbox(r1, r2, 'replies to input requests were written on fd 3 after the execute');
+    });
+
     it('SO_RCVLOWAT set on fd 3 by one run does not stall the next run', async () => {
       const r1 = await run(broker, `import os, socket\ns = socket.socket(fileno=os.dup(3))\ns.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1 << 20)\ns.close()\nemit({})`);
       assertOk(r1);
       const r2 = await broker.execute({ code: 'print("victim")', limits: { timeoutMs: 5000 } });
       assert.equal(r2.status, 'ok', `the next run was stalled by SO_RCVLOWAT on the shared fd 3: ${show(r2)}`);
+    });
+  });
+
+  describe('(f3) the first run of a fresh sandbox', () => {
+    it('runs in the sandbox\'s cgroup, like the fork server (it is forked right after ready)', async function () {
+      if (broker.init.capabilities.isolation.sandboxLimits.memory !== 'cgroup') this.skip(); // no cgroup on this host: nothing to join
+      const memoryCgroup = (pid: number): string | undefined => {
+        try {
+          return readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((line) => /:memory:|^0::/.test(line));
+        } catch {
+          return undefined; // gone
+        }
+      };
+      // A race (the first fork against the server's join): with the re-walk removed, 1 run in 12 had its
+      // process outside. Seen from the host: the cgroup of every process of the sandbox, during the run.
+      let outside = 0;
+      for (let i = 0; i < 24; i++) {
+        // A killed run retires its sandbox: the next run is the first of a fresh one.
+        await broker.execute({ code: 'import time\ntime.sleep(30)', limits: { timeoutMs: 100 } });
+        const first = broker.execute({ code: 'import time\ntime.sleep(0.3)' });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const groups = treeByChildren(broker.pid).filter((stat) => stat.pid !== broker.pid).map((stat) => memoryCgroup(stat.pid)).filter(Boolean);
+        if (groups.some((group) => !group!.includes('/pycell-'))) outside += 1;
+        assert.equal((await first).status, 'ok');
+      }
+      assert.equal(outside, 0, `${outside} of 24 first runs had a process outside the sandbox's cgroup`);
     });
   });
 
