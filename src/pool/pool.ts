@@ -111,8 +111,7 @@ export class Pool {
     const exits: Promise<unknown>[] = [];
     for (const worker of this.retiring) {
       exits.push(worker.exited);
-      if (worker.retire) worker.retire(); // done with its run: not a kill for the shutdown's sake
-      else worker.kill('shutdown');
+      worker.kill('shutdown'); // at once: a retired single-use agent would otherwise get 2 s to exit
     }
     for (const slot of this.slots) {
       if (!slot.worker) continue;
