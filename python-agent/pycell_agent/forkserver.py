@@ -156,10 +156,10 @@ class ForkServer:
         gc.freeze()
         run, pid = 1, self.fork()
         while True:
-            status = wait_for(pid)
+            status, peak = wait_for(pid)
             kill_the_rest()
             self.drain_run_input()
-            self.writer.send(ended(run, status))
+            self.writer.send(ended(run, status, peak))
             if broker_gone():
                 return 0
             # Clean up before the next fork, not after: every page this process writes after a fork is
@@ -234,9 +234,11 @@ class ForkServer:
 
 
 def wait_for(pid):
+    """(wait status, peak RSS in bytes) of the run's process."""
     while True:
         try:
-            return os.waitpid(pid, 0)[1]
+            _, status, usage = os.wait4(pid, 0)
+            return status, usage.ru_maxrss * 1024
         except InterruptedError:
             continue
 
@@ -248,8 +250,11 @@ def broker_gone():
     return bool(poll.poll(0)) and os.read(SERVER_IN, 1) == b""
 
 
-def ended(run, status):
+def ended(run, status, peak=None):
+    """`peak`: the run's process's own peak RSS (ru_maxrss), which no sample of the broker's may have seen."""
     message = {"type": "ended", "run": run, "exitCode": None, "signal": None}
+    if peak is not None:
+        message["maxRssBytes"] = peak
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
         try:

@@ -363,3 +363,20 @@ class SignalsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WaitForTest(unittest.TestCase):
+    def test_status_and_the_childs_own_peak_rss(self):
+        # The child touches 64 MiB and exits: its peak, not the parent's, is reported with its status.
+        pid = os.fork()
+        if pid == 0:
+            try:
+                block = bytearray(64 << 20)
+                for i in range(0, len(block), 4096):
+                    block[i] = 1
+            finally:
+                os._exit(3)
+        status, peak = forkserver.wait_for(pid)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 3)
+        self.assertGreater(peak, 64 << 20)
+        self.assertEqual(ended(1, status, peak), {"type": "ended", "run": 1, "exitCode": 3, "signal": None, "maxRssBytes": peak})

@@ -141,7 +141,7 @@ class ForkServerGoldenTest(unittest.TestCase):
     """Process mode's fd 7 messages, as the fork server builds them (the server itself needs a sandbox)."""
 
     def test_ended_is_the_example(self):
-        self.assertEqual(forkserver.ended(1, 0), load("ended.json"))  # wait status 0: exit code 0
+        self.assertEqual(forkserver.ended(1, 0, 14680064), load("ended.json"))  # wait status 0: exit code 0
 
     def test_cleaned_is_the_example(self):
         self.assertEqual(forkserver.cleaned(1, 4), load("cleaned.json"))

@@ -63,6 +63,8 @@ export type AgentMessage = z.infer<typeof agentMessageSchema>;
  */
 export const serverEndedSchema = z.object({
   type: z.literal('ended'), run: z.number().int().positive(), exitCode: z.number().int().nullable(), signal: z.string().max(16).nullable(),
+  maxRssBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional()
+    .describe('the run\'s process\'s peak RSS (wait4 ru_maxrss): usage.peakMemoryBytes is at least this (its own run\'s figure only)'),
 });
 /**
  * Process mode, fd 7: the writable directories are empty again and the server unchanged, or what is not;

@@ -273,7 +273,8 @@ export class ActiveRun {
       exitCode: alive ? null : this.killReason ? null : exit?.exitCode ?? null,
       signal: alive ? null : this.killReason ? 'SIGKILL' : exit?.signal ?? null,
       // The cgroup's peak includes what no RSS shows (tmpfs, memfds), and bursts between two samples.
-      usage: { wallMs: round(wallMs), cpuMs: round(usage.cpuMs), peakMemoryBytes: Math.max(usage.peakMemoryBytes, this.context.cgroup?.peakBytes() ?? 0) },
+      // Process mode: the run's process's own peak, which the broker's samples of a short run may all miss.
+      usage: { wallMs: round(wallMs), cpuMs: round(usage.cpuMs), peakMemoryBytes: Math.max(usage.peakMemoryBytes, this.context.cgroup?.peakBytes() ?? 0, this.processEnded?.maxRssBytes ?? 0) },
     };
   }
 
