@@ -195,13 +195,13 @@ emit({'pids': ${PIDS}, 'found': found, 'me': os.getpid()})
         const tag = randomTag();
         const r1 = await run(broker, String.raw`
 import os, time
+emit({})  # first: a flood chunk of 80 KB written mid-line would garble this run's own JSON line
 if os.fork() == 0:
     chunk = ('FLOOD-%s\n' % TAG).encode() * 4096
     while True:
         os.write(1, chunk)
         os.write(2, chunk)
 time.sleep(0.05)
-emit({})
 `.replaceAll('TAG', JSON.stringify(tag)), { limits: { maxOutputBytes: 64 * 1024 * 1024 } });
         assertOk(r1);
         assert.match(r1.result.stdout, new RegExp(`FLOOD-${tag}`), 'control: the flood reached the run that started it');
