@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Monitor } from '../monitor/monitor.js';
 import { agentMessageSchema, serverMessageSchema, type AgentComplete, type AgentCompletion, type AgentMessage } from '../protocol/agent.js';
@@ -356,14 +357,9 @@ export class SandboxWorker implements WorkerHandle {
   }
 
   private onServer(line: string): void {
-    let parsed;
-    try {
-      parsed = serverMessageSchema.safeParse(JSON.parse(line));
-    } catch {
-      return this.protocolFault('a fork server line that is not JSON');
-    }
-    if (!parsed.success) return this.protocolFault(`an invalid fork server message (${parsed.error.issues[0]?.message ?? 'schema'})`);
-    const message = parsed.data;
+    const parsed = parseLine(line, serverMessageSchema, 'fork server');
+    if ('problem' in parsed) return this.protocolFault(parsed.problem);
+    const message = parsed.value;
     const last = this.lastRun;
     // Runs are numbered 1, 2, … per sandbox on both sides: anything else is not the run the broker is on.
     if (message.type === 'ended') {
@@ -385,14 +381,9 @@ export class SandboxWorker implements WorkerHandle {
   }
 
   private onControl(line: string): void {
-    let message;
-    try {
-      message = agentMessageSchema.safeParse(JSON.parse(line));
-    } catch {
-      return this.protocolFault('a control line that is not JSON');
-    }
-    if (!message.success) return this.protocolFault(`an invalid control message (${message.error.issues[0]?.message ?? 'schema'})`);
-    const value = message.data;
+    const parsed = parseLine(line, agentMessageSchema, 'control');
+    if ('problem' in parsed) return this.protocolFault(parsed.problem);
+    const value = parsed.value;
     if (value.type === 'ready') {
       const onReady = this.onReady;
       this.onReady = undefined;
@@ -417,4 +408,16 @@ export class SandboxWorker implements WorkerHandle {
     const base = this.startProblem ?? `the sandbox ${how} before it was ready`;
     return stderr ? `${base}: ${stderr.slice(0, 2000)}` : base;
   }
+}
+
+/** One line from a sandbox: JSON, then the schema; what is wrong in words for the protocol fault. */
+function parseLine<T>(line: string, schema: z.ZodType<T>, channel: 'control' | 'fork server'): { value: T } | { problem: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    return { problem: `a ${channel} line that is not JSON` };
+  }
+  const parsed = schema.safeParse(json);
+  return parsed.success ? { value: parsed.data } : { problem: `an invalid ${channel} message (${parsed.error.issues[0]?.message ?? 'schema'})` };
 }

@@ -11,14 +11,29 @@ export const GUARD_OK = 'GUARD-OK: inside a pycell sandbox';
  * pid 1 is bubblewrap), no host /etc, /root, /home, /work, the sandbox hostname — and otherwise prints
  * REFUSED and exits 99 without running anything else. Tests fail on REFUSED (see assertGuardPassed).
  */
-export const GUARD = String.raw`
+export const GUARD = guardWith(String.raw`
+    if _guard_os.getpid() >= 10:
+        reasons.append('pid %d: not in a fresh pid namespace' % _guard_os.getpid())`);
+
+/**
+ * The guard for process isolation, where later runs of a reused sandbox have larger pids: instead of a
+ * small pid, the parent is bwrap's init or the fork server (pid 1 or 2) and the pid namespace is small.
+ */
+export const PROCESS_GUARD = guardWith(String.raw`
+    if _guard_os.getppid() not in (1, 2):
+        reasons.append('parent is pid %d, not bwrap init or the fork server' % _guard_os.getppid())
+    if len([p for p in _guard_os.listdir('/proc') if p.isdigit()]) > 64:
+        reasons.append('more than 64 processes visible: not a fresh pid namespace')`);
+
+/** The guard's Python, with `pidCheck` (lines appending to `reasons`) for the pid-namespace test. */
+function guardWith(pidCheck: string): string {
+  return String.raw`
 import os as _guard_os, socket as _guard_socket
 def _pycell_guard():
     reasons = []
     if _guard_os.getuid() == 0 or _guard_os.geteuid() == 0:
         reasons.append('running as uid 0')
-    if _guard_os.getpid() >= 10:
-        reasons.append('pid %d: not in a fresh pid namespace' % _guard_os.getpid())
+${pidCheck}
     for path in ('/etc/passwd', '/etc/shadow', '/root', '/home', '/work'):
         if _guard_os.path.exists(path):
             reasons.append(path + ' is visible: looks like the host filesystem')
@@ -39,6 +54,7 @@ if _guard_reasons:
 _guard_os.write(1, b'${GUARD_OK}\n')
 del _pycell_guard, _guard_reasons, _guard_os, _guard_socket
 `;
+}
 
 /** Prefixes a destructive payload with the guard. */
 export function guarded(payload: string): string {

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { treeByChildren } from '../../src/monitor/procfs.js';
 import type { BrokerClient, ExecuteParams, ExecuteResult } from '../../src/client/index.js';
-import { assertGuardPassed, GUARD_OK } from './guard.js';
+import { assertGuardPassed, PROCESS_GUARD } from './guard.js';
 import { clientModule, DEFAULT_ARGS, EMIT, JSON_MARK, randomTag, startBroker, type SecurityBroker } from './harness.js';
 
 /**
@@ -31,43 +31,6 @@ def _who():
     return {'server': '%s@%s' % (_who_os.readlink('/proc/self/ns/pid'), start), 'ppid': ppid, 'pid': _who_os.getpid()}
 _who_os.write(1, ('${WHO_MARK}' + _who_json.dumps(_who()) + '\n').encode())
 del _who, _who_json, _who_os
-`;
-
-/**
- * guard.ts's GUARD checks pid < 10, which a reused sandbox's later runs exceed. This one holds in both
- * modes: not uid 0, no host directories, the sandbox hostname, pid 1 is bubblewrap, the parent is pid 1 or 2
- * (bwrap's init or the fork server), and a small pid namespace. It prints GUARD_OK first, as GUARD does.
- */
-const PROCESS_GUARD = String.raw`
-import os as _guard_os, socket as _guard_socket
-def _pycell_guard():
-    reasons = []
-    if _guard_os.getuid() == 0 or _guard_os.geteuid() == 0:
-        reasons.append('running as uid 0')
-    for path in ('/etc/passwd', '/etc/shadow', '/root', '/home', '/work'):
-        if _guard_os.path.exists(path):
-            reasons.append(path + ' is visible: looks like the host filesystem')
-    if _guard_socket.gethostname() != 'pycell':
-        reasons.append('hostname is %r, not pycell' % _guard_socket.gethostname())
-    try:
-        with open('/proc/1/cmdline', 'rb') as f:
-            init = f.read().split(b'\0')[0]
-        if init.rsplit(b'/', 1)[-1] != b'bwrap':
-            reasons.append('pid 1 is %r, not bubblewrap' % init)
-    except OSError as e:
-        reasons.append('cannot read /proc/1/cmdline: %s' % e)
-    if _guard_os.getppid() not in (1, 2):
-        reasons.append('parent is pid %d, not bwrap init or the fork server' % _guard_os.getppid())
-    pids = [p for p in _guard_os.listdir('/proc') if p.isdigit()]
-    if len(pids) > 64:
-        reasons.append('%d processes visible: not a fresh pid namespace' % len(pids))
-    return reasons
-_guard_reasons = _pycell_guard()
-if _guard_reasons:
-    _guard_os.write(1, ('REFUSED: ' + '; '.join(_guard_reasons) + '\n').encode())
-    _guard_os._exit(99)
-_guard_os.write(1, b'${GUARD_OK}\n')
-del _pycell_guard, _guard_reasons, _guard_os, _guard_socket
 `;
 
 interface Who {
